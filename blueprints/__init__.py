@@ -1,0 +1,1 @@
+"""HTTP and timer functions, one module per audience; handlers stay thin."""

@@ -1,0 +1,1 @@
+"""The support desk's domain package: settings, HTTP helpers, storage, auth, chat, billing."""

@@ -1,0 +1,69 @@
+"""The health report: deployment identity, bootstrap, seats, today's tokens, Storage reachability."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.bootstrap import STATUS, ensure_bootstrapped
+from shared.config import get_settings
+from shared.storage import StorageUnavailable
+from shared.storage.rollups import RollupRepository, Totals
+from shared.storage.state import StateRepository
+
+log = logging.getLogger(__name__)
+
+STARTED_AT = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+SEAT_STATE = "seat"
+
+
+async def health_report() -> tuple[bool, dict[str, Any]]:
+    """(ok, body) for ``GET /api/health``; ok is False when Storage can't be reached."""
+    settings = get_settings()
+    body: dict[str, Any] = {
+        "ok": True,
+        "deploymentId": settings.deployment_id,
+        "marketplaceSubscriptionId": settings.marketplace_subscription_id,
+        "version": settings.app_version,
+        "startedAt": STARTED_AT,
+        "bootstrap": {},
+        "seat": {"activeSessionCount": 0, "lastReportedQuantity": 0},
+        "tokens": Totals().tokens_public(),
+    }
+    try:
+        record = await ensure_bootstrapped()
+        body["deploymentId"] = settings.deployment_id or record.deployment_id
+        seat = await StateRepository().get(SEAT_STATE)
+        body["seat"] = {
+            "activeSessionCount": await active_session_count(),
+            "lastReportedQuantity": int(seat.get("lastReportedQuantity", 0) or 0),
+        }
+        today = await RollupRepository().today()
+        body["tokens"] = {"date": datetime.now(UTC).date().isoformat(), **today.tokens_public()}
+    except StorageUnavailable:
+        body["ok"] = False
+        body["error"] = "storage-unavailable"
+    except Exception:
+        log.exception("health check failed")
+        body["ok"] = False
+        body["error"] = "internal"
+    body["bootstrap"] = {"attempted": STATUS.attempted, "result": STATUS.result}
+    return body["ok"], body
+
+
+async def active_session_count() -> int:
+    """Sessions currently claimed by an agent (the ones holding a seat busy)."""
+    from shared.storage.sessions import SessionIndexRepository
+
+    return await SessionIndexRepository().count_status("claimed")
+
+
+async def storage_ready() -> bool:
+    """True when Storage answers and bootstrap has run."""
+    try:
+        await ensure_bootstrapped()
+        await StateRepository().get(SEAT_STATE)
+    except Exception:
+        return False
+    return True

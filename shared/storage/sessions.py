@@ -1,0 +1,121 @@
+"""Orderings of sessions kept beside the ``chats`` table, so lists never scan transcripts.
+
+- ``byactivity``: RowKey ``<inverted activity time>-<session id>``, newest first, with status,
+  owner and cost, for the agent queue and the dashboard's recent list.
+- ``bycost``: RowKey ``<inverted cost>-<session id>``, most expensive first.
+- ``status-<status>``: RowKey ``<session id>``, for counts such as claimed sessions.
+
+The index is written after the session itself; a reader that needs certainty re-reads the header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.storage import tables
+from shared.storage.clients import table_client
+from shared.storage.errors import collect, storage_call
+
+_MAX_MICRO = 10**15
+_MAX_TS = 10**13
+
+
+def activity_key(moment: datetime, session_id: str) -> str:
+    """RowKey that sorts newest activity first."""
+    millis = int(moment.timestamp() * 1000)
+    return f"{_MAX_TS - millis:013d}-{session_id}"
+
+
+def cost_key(cost_micro_usd: int, session_id: str) -> str:
+    """RowKey that sorts the most expensive session first."""
+    return f"{_MAX_MICRO - min(cost_micro_usd, _MAX_MICRO - 1):015d}-{session_id}"
+
+
+@dataclass
+class IndexedSession:
+    """What the orderings keep about one session."""
+
+    session_id: str
+    status: str
+    last_activity_at: datetime
+    cost_micro_usd: int
+    claimed_by: str = ""
+    message_count: int = 0
+    preview: str = ""
+
+    def fields(self) -> dict[str, Any]:
+        """Entity fields shared by every ordering row."""
+        return {
+            "sessionId": self.session_id,
+            "status": self.status,
+            "lastActivityAt": self.last_activity_at.isoformat(),
+            "costMicroUsd": self.cost_micro_usd,
+            "claimedBy": self.claimed_by,
+            "messageCount": self.message_count,
+            "preview": self.preview[:200],
+        }
+
+
+class SessionIndexRepository:
+    """Maintains and reads the session orderings."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        self._client = client or table_client(tables.SESSIONS_INDEX)
+
+    async def update(self, before: IndexedSession | None, after: IndexedSession) -> None:
+        """Move a session's rows from its old position to its new one."""
+        from azure.data.tables import UpdateMode
+
+        fields = after.fields()
+        new_rows = {
+            ("byactivity", activity_key(after.last_activity_at, after.session_id)),
+            ("bycost", cost_key(after.cost_micro_usd, after.session_id)),
+            (f"status-{after.status}", after.session_id),
+        }
+        for pk, rk in new_rows:
+            entity = {"PartitionKey": pk, "RowKey": rk, **fields}
+            await storage_call(self._client.upsert_entity(entity, mode=UpdateMode.REPLACE))
+        if before is not None:
+            old_rows = {
+                ("byactivity", activity_key(before.last_activity_at, before.session_id)),
+                ("bycost", cost_key(before.cost_micro_usd, before.session_id)),
+                (f"status-{before.status}", before.session_id),
+            }
+            for pk, rk in old_rows - new_rows:
+                await storage_call(self._client.delete_entity(pk, rk))
+
+    async def count_status(self, status: str) -> int:
+        """How many sessions are in ``status``."""
+        query = self._client.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": f"status-{status}"}, select=["RowKey"]
+        )
+        return len(await collect(query))
+
+    async def by_activity(
+        self, *, status: str | None, claimed_by: str | None, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest activity first, filtered; returns (rows, cursor for the next page)."""
+        clauses = ["PartitionKey eq 'byactivity'"]
+        parameters: dict[str, Any] = {}
+        if after:
+            clauses.append("RowKey gt @after")
+            parameters["after"] = after
+        if status:
+            clauses.append("status eq @status")
+            parameters["status"] = status
+        if claimed_by:
+            clauses.append("claimedBy eq @claimed")
+            parameters["claimed"] = claimed_by
+        query = self._client.query_entities(" and ".join(clauses), parameters=parameters, results_per_page=limit)
+        rows = await collect(query, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        cursor = rows[-1]["RowKey"] if more and rows else None
+        return [dict(row) for row in rows], cursor
+
+    async def top_by_cost(self, limit: int) -> list[dict[str, Any]]:
+        """The most expensive sessions first."""
+        query = self._client.query_entities("PartitionKey eq 'bycost'", results_per_page=limit)
+        return [dict(row) for row in await collect(query, limit=limit)]

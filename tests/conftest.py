@@ -1,0 +1,101 @@
+"""Shared fixtures: a real Azurite and real devhost processes serving the app over HTTP."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devhost.azurite import Azurite, start_azurite
+from devhost.processes import ROOT, Server, free_port, spawn
+
+ADMIN_KEY = "sdk_test-admin-key-0123456789abcdefghijkl"
+
+
+@dataclass
+class Host:
+    """A running devhost and where it logs."""
+
+    server: Server
+    base_url: str
+    log_path: Path
+
+    def client(self, **kwargs: object) -> httpx.Client:
+        """An HTTP client for this host's /api."""
+        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
+
+    def log(self) -> str:
+        """What the host printed so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        """Stop the host."""
+        self.server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    """One in-memory Azurite for the whole run, on free ports."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def start_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Host]]:
+    """Start a devhost with settings; every host started is stopped at the end of the run."""
+    hosts: list[Host] = []
+
+    def start(env: dict[str, str], *, app: str = "function_app:app") -> Host:
+        port = free_port()
+        folder = tmp_path_factory.mktemp("host")
+        log_path = folder / "host.log"
+        settings = {
+            "AZURE_FUNCTIONS_ENVIRONMENT": "Development",
+            "ADMIN_KEY_FILE": str(folder / "admin-key"),
+            "DEVHOST_LOG_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        with log_path.open("wb") as log_file:
+            server = spawn(
+                "functions",
+                [sys.executable, "-m", "devhost", "--port", str(port), "--app", app, "--settings", "none.json"],
+                port=port,
+                env=settings,
+                cwd=ROOT,
+                timeout=60,
+                stdout=log_file.fileno(),
+            )
+        host = Host(server, f"http://127.0.0.1:{port}/api", log_path)
+        hosts.append(host)
+        return host
+
+    yield start
+    for host in hosts:
+        host.stop()
+
+
+@pytest.fixture(scope="session")
+def app(azurite: Azurite, start_host: Callable[..., Host]) -> Host:
+    """The product, on the shared Azurite, with a known admin key."""
+    return start_host({"AzureWebJobsStorage": azurite.connection_string, "ADMIN_KEY": ADMIN_KEY})
+
+
+@pytest.fixture()
+def api(app: Host) -> Iterator[httpx.Client]:
+    """An HTTP client for the product's /api."""
+    with app.client() as client:
+        yield client
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests import the app's packages from the repository root."""
+    os.environ.setdefault("AZURE_FUNCTIONS_ENVIRONMENT", "Development")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))

@@ -1,0 +1,1 @@
+"""Stand-ins for remote paid services, as real HTTP servers on loopback."""
