@@ -14,6 +14,13 @@ import pytest
 from devhost.azurite import Azurite, start_azurite
 from devhost.processes import ROOT, Server, free_port, spawn
 
+pytest_plugins = [
+    "tests.fixtures.realtime",
+    "tests.fixtures.identity",
+    "tests.fixtures.llm",
+    "tests.fixtures.browser",
+]
+
 ADMIN_KEY = "sdk_test-admin-key-0123456789abcdefghijkl"
 
 
