@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup dev test lint bench browser clean
+.PHONY: setup dev test lint bench browser clean package
 
-setup: $(VENV)/.installed node_modules/.installed local.settings.json
+setup: $(VENV)/.installed node_modules/.installed static/vendor/.installed local.settings.json
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,21 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Browser libraries are served by the app itself (no CDN): copied from node_modules, not committed.
+static/vendor/.installed: node_modules/.installed
+	mkdir -p static/vendor
+	cp node_modules/@microsoft/signalr/dist/browser/signalr.min.js static/vendor/signalr.min.js
+	cp node_modules/@microsoft/teams-js/dist/umd/MicrosoftTeams.min.js static/vendor/teams.min.js
+	cp node_modules/uplot/dist/uPlot.iife.min.js static/vendor/uplot.min.js
+	cp node_modules/uplot/dist/uPlot.min.css static/vendor/uplot.min.css
+	touch $@
+
+# The deployable app: what Azure runs (`func azure functionapp publish` or zip deploy).
+package: static/vendor/.installed
+	rm -f dist/app.zip && mkdir -p dist
+	zip -qr dist/app.zip host.json function_app.py requirements.txt blueprints shared static -x '*/__pycache__/*' 'static/vendor/.installed'
+	@echo "dist/app.zip"
 
 local.settings.json: local.settings.sample.json
 	test -f $@ || cp $< $@
@@ -44,4 +59,4 @@ bench: setup
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) node_modules .azurite .mypy_cache .ruff_cache test-results
+	rm -rf $(VENV) node_modules static/vendor dist .azurite .mypy_cache .ruff_cache test-results
