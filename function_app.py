@@ -4,9 +4,10 @@ import logging
 
 import azure.functions as func
 
-from blueprints import public
+from blueprints import admin, agent, devauth, public, timers
 
 logging.getLogger("azure").setLevel(logging.WARNING)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-app.register_functions(public.bp)
+for blueprint in (public.bp, admin.bp, agent.bp, devauth.bp, timers.bp):
+    app.register_functions(blueprint)

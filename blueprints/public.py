@@ -1,19 +1,61 @@
-"""Anonymous endpoints: health probes, the plan and the plans catalogue."""
+"""Anonymous and visitor endpoints: health, plans, the widget and its chat API."""
 
 from __future__ import annotations
 
-import azure.functions as func
+import json
 
-from shared import billing
+import azure.functions as func
+from pydantic import BaseModel, Field, field_validator
+
+from shared import billing, chat
+from shared.bootstrap import bootstrapped
 from shared.config import get_settings
+from shared.cors import origin_allowed, own_origin, with_cors
 from shared.health import health_report, storage_ready
-from shared.http import Problem, endpoint, json_response
+from shared.http import Problem, endpoint, json_response, query_int, read_json
 from shared.plans import BUILTIN_PLANS
+from shared.ratelimit import StorageRateLimiter, client_address
+from shared.realtime import get_realtime
+from shared.static_files import PAGE_SECURITY_HEADERS, serve
+from shared.visitor_tokens import bearer
 
 bp = func.Blueprint()
 
 _NO_STORE = {"Cache-Control": "no-store"}
 _CATALOGUE_CACHE = {"Cache-Control": "public, max-age=300"}
+_VISITOR_METHODS = ["POST", "OPTIONS"]
+
+
+class WidgetSessionIn(BaseModel):
+    """Start a session, or renew the token of ``sessionId``."""
+
+    sessionId: str | None = Field(default=None, max_length=64)
+
+
+class ChatIn(BaseModel):
+    """A visitor's message."""
+
+    message: str = Field(min_length=1, max_length=4000)
+    sessionId: str | None = Field(default=None, max_length=64)
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must contain more than whitespace")
+        return value
+
+
+class SessionRef(BaseModel):
+    """A request about the caller's session."""
+
+    sessionId: str | None = Field(default=None, max_length=64)
+
+
+class TypingIn(SessionRef):
+    """The visitor started or stopped typing."""
+
+    isTyping: bool
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -45,6 +87,7 @@ async def health_ready(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.route(route="plan", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
+@bootstrapped
 async def plan(req: func.HttpRequest) -> func.HttpResponse:
     """The current plan, seats used and the grace state."""
     status = await billing.seat_status()
@@ -67,6 +110,152 @@ async def plan_by_id(req: func.HttpRequest) -> func.HttpResponse:
     if found is None:
         raise Problem(404, f"No plan '{plan_id}'; known plans: {', '.join(BUILTIN_PLANS)}.", kind="plan-not-found")
     return json_response(found.public(), headers=_CATALOGUE_CACHE)
+
+
+# --- the widget -------------------------------------------------------------------------------
+
+
+@bp.route(route="widget.js", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def widget_script(req: func.HttpRequest) -> func.HttpResponse:
+    """The widget script the one-line snippet loads."""
+    return serve(req, "widget.js", max_age=300, extra_headers={"Access-Control-Allow-Origin": "*"})
+
+
+@bp.route(route="vendor/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def vendor_script(req: func.HttpRequest) -> func.HttpResponse:
+    """Bundled browser libraries (SignalR, Teams JS, charts), served by the app, no CDN."""
+    files = {"signalr.js": "vendor/signalr.min.js", "teams.js": "vendor/teams.min.js",
+             "uplot.js": "vendor/uplot.min.js", "uplot.css": "vendor/uplot.min.css"}  # fmt: skip
+    name = req.route_params.get("name", "")
+    if name not in files:
+        raise Problem(404, f"No bundled file {name}.", kind="not-found")
+    return serve(req, files[name], max_age=86400, extra_headers={"Access-Control-Allow-Origin": "*"})
+
+
+@bp.route(route="demo", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def demo_page(req: func.HttpRequest) -> func.HttpResponse:
+    """A sample company page with the snippet on it."""
+    return serve(req, "demo.html", max_age=60)
+
+
+@bp.route(route="agent", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def agent_console(req: func.HttpRequest) -> func.HttpResponse:
+    """The agent console (the Teams tab); its API calls carry the agent's Teams token."""
+    return serve(req, "agent.html", max_age=60, extra_headers=PAGE_SECURITY_HEADERS)
+
+
+@bp.route(route="agent.js", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def agent_console_script(req: func.HttpRequest) -> func.HttpResponse:
+    """The console's script."""
+    return serve(req, "agent.js", max_age=300)
+
+
+@bp.route(route="agent.css", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def agent_console_styles(req: func.HttpRequest) -> func.HttpResponse:
+    """The console's styles."""
+    return serve(req, "agent.css", max_age=300)
+
+
+@bp.route(route="widget/session", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
+@with_cors
+@endpoint
+@bootstrapped
+async def widget_session(req: func.HttpRequest) -> func.HttpResponse:
+    """Issue ``{sessionId, token, expiresAt}`` to a widget on an allowed website."""
+    if not origin_allowed(req):
+        raise Problem(403, "This website is not allowed to use the chat widget.", kind="origin-not-allowed")
+    settings = get_settings()
+    body = read_json(req, WidgetSessionIn, max_bytes=settings.max_body_bytes)
+    verdict = await StorageRateLimiter().hit(
+        "widget-session", client_address(req.headers), settings.widget_sessions_per_minute
+    )
+    verdict.raise_if_refused("new chat sessions from this address")
+    if body.sessionId and req.headers.get("authorization"):
+        issued = await chat.renew_session(bearer(req.headers.get("authorization")), body.sessionId)
+    else:
+        issued = await chat.open_session(req.headers.get("origin") or own_origin(req))
+    return json_response(issued, 201, headers={**_NO_STORE, **verdict.headers()})
+
+
+@bp.route(route="chat", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
+@with_cors
+@endpoint
+@bootstrapped
+async def chat_message(req: func.HttpRequest) -> func.HttpResponse:
+    """A visitor's message: the bot's reply (200), or queued for the agent (202); SSE on request."""
+    token = bearer(req.headers.get("authorization"))
+    body = read_json(req, ChatIn, max_bytes=get_settings().max_body_bytes)
+    session_id = await chat.authenticate_visitor(token, body.sessionId)
+    key = req.headers.get("idempotency-key")
+    if "text/event-stream" in (req.headers.get("accept") or ""):
+        events = [event async for event in chat.stream_message(session_id, body.message, key)]
+        return func.HttpResponse(_sse(events), mimetype="text/event-stream", headers=_NO_STORE)
+    result = await chat.post_message(session_id, body.message, key)
+    return json_response(result.body, result.status, headers=_NO_STORE)
+
+
+def _sse(events: list[dict[str, object]]) -> str:
+    lines = [f"data: {json.dumps(event, separators=(',', ':'))}\n\n" for event in events]
+    return "".join(lines) + "data: [DONE]\n\n"
+
+
+async def _visitor(req: func.HttpRequest, session_id: str | None) -> str:
+    return await chat.authenticate_visitor(bearer(req.headers.get("authorization")), session_id)
+
+
+@bp.route(route="chat/{sessionId}/messages", methods=["GET", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
+@with_cors
+@endpoint
+@bootstrapped
+async def chat_history(req: func.HttpRequest) -> func.HttpResponse:
+    """Messages after ``?after=`` for the widget (history on reload, catch-up after reconnect)."""
+    session_id = await _visitor(req, req.route_params.get("sessionId"))
+    after = query_int(req, "after", default=0, low=0, high=10**9)
+    return json_response(await chat.visitor_messages(session_id, after), headers=_NO_STORE)
+
+
+@bp.route(route="chat/handoff", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
+@with_cors
+@endpoint
+@bootstrapped
+async def chat_handoff(req: func.HttpRequest) -> func.HttpResponse:
+    """The visitor asks for a person."""
+    body = read_json(req, SessionRef, max_bytes=get_settings().max_body_bytes)
+    session_id = await _visitor(req, body.sessionId)
+    return json_response(await chat.request_handoff(session_id), headers=_NO_STORE)
+
+
+@bp.route(route="chat/typing", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
+@with_cors
+@endpoint
+@bootstrapped
+async def chat_typing(req: func.HttpRequest) -> func.HttpResponse:
+    """The visitor is typing: tell the owning agent."""
+    body = read_json(req, TypingIn, max_bytes=1024)
+    session_id = await _visitor(req, body.sessionId)
+    await chat.visitor_typing(session_id, body.isTyping)
+    return json_response({"ok": True}, 202)
+
+
+@bp.route(route="negotiate", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
+@with_cors
+@endpoint
+@bootstrapped
+async def negotiate(req: func.HttpRequest) -> func.HttpResponse:
+    """SignalR connection info for the widget, bound to userId = its session id."""
+    session_id = await _visitor(req, None)
+    realtime = get_realtime()
+    if not realtime.enabled:
+        raise Problem(
+            503, "Real-time messaging is not configured; poll for messages instead.", kind="realtime-unavailable"
+        )
+    return json_response(realtime.negotiate(session_id), headers=_NO_STORE)
 
 
 @bp.route(route="{*path}", auth_level=func.AuthLevel.ANONYMOUS)

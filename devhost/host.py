@@ -167,6 +167,10 @@ def build_asgi(index: FunctionIndex) -> Starlette:
         headers: dict[str, str] = {}
         for key, value in request.headers.items():
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        # Like the Azure front end, append the connecting address to X-Forwarded-For.
+        peer = request.client.host if request.client else "127.0.0.1"
+        forwarded = headers.get("x-forwarded-for")
+        headers["x-forwarded-for"] = f"{forwarded}, {peer}" if forwarded else peer
         req = func.HttpRequest(
             request.method,
             str(request.url),

@@ -7,13 +7,16 @@ worker can win; the loser reads the winner's record and announces nothing.
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import os
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shared import security
 from shared.config import Settings, get_settings
@@ -162,3 +165,15 @@ async def current_record() -> DeploymentRecord:
     record = await DeploymentRepository().get()
     assert record is not None  # bootstrap created it
     return record
+
+
+def bootstrapped(handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    """Make sure tables exist before a handler that uses Storage runs (cached after the first call)."""
+
+    @functools.wraps(handler)
+    async def wrapper(req: Any) -> Any:
+        await ensure_bootstrapped()
+        return await handler(req)
+
+    wrapper.__signature__ = inspect.signature(handler)  # type: ignore[attr-defined]
+    return wrapper

@@ -50,7 +50,44 @@ class Settings(BaseSettings):
         validation_alias="UPGRADE_URL",
     )
 
+    # The host name agents and Teams reach this app at; Azure sets WEBSITE_HOSTNAME.
+    public_host: str = Field(default="", validation_alias=AliasChoices("PUBLIC_HOST", "WEBSITE_HOSTNAME"))
+    teams_app_name: str = Field(default="Support Desk", max_length=30, validation_alias="TEAMS_APP_NAME")
+
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MAX_BODY_BYTES")
+
+    # Visitor chat
+    allowed_origins: str = Field(default="", validation_alias="ALLOWED_ORIGINS")
+    visitor_token_ttl_seconds: int = Field(default=24 * 3600, ge=60, validation_alias="VISITOR_TOKEN_TTL_SECONDS")
+    visitor_token_renew_days: int = Field(default=30, ge=0, validation_alias="VISITOR_TOKEN_RENEW_DAYS")
+    widget_sessions_per_minute: int = Field(default=20, ge=1, validation_alias="WIDGET_SESSIONS_PER_MINUTE")
+    chat_messages_per_minute: int = Field(default=30, ge=1, validation_alias="CHAT_MESSAGES_PER_MINUTE")
+    history_turns: int = Field(default=12, ge=0, validation_alias="LLM_HISTORY_TURNS")
+    widget_title: str = Field(default="Chat with us", validation_alias="WIDGET_TITLE")
+    widget_greeting: str = Field(default="Hi! How can we help you today?", validation_alias="WIDGET_GREETING")
+    widget_color: str = Field(default="#2563eb", validation_alias="WIDGET_COLOR")
+
+    # Cost guard (seed 001): past a cap the bot hands off instead of calling the LLM.
+    bot_enabled: bool = Field(default=True, validation_alias="BOT_ENABLED")
+    max_ai_calls_per_session_day: int = Field(default=50, ge=0, validation_alias="MAX_AI_CALLS_PER_SESSION_DAY")
+    max_ai_calls_per_day: int = Field(default=2000, ge=0, validation_alias="MAX_AI_CALLS_PER_DAY")
+
+    # Marketplace metering (protocols.md section 5)
+    metering_url: str = Field(
+        default="https://marketplaceapi.microsoft.com", validation_alias="MARKETPLACE_METERING_URL"
+    )
+    metering_resource_id: str = Field(default="", validation_alias="MARKETPLACE_RESOURCE_ID")
+    metering_client_id: str = Field(default="", validation_alias="MARKETPLACE_CLIENT_ID")
+    metering_client_secret: str = Field(default="", validation_alias="MARKETPLACE_CLIENT_SECRET")
+    metering_tenant_id: str = Field(default="", validation_alias="MARKETPLACE_TENANT_ID")
+    metering_authority_host: str = Field(
+        default="https://login.microsoftonline.com", validation_alias="MARKETPLACE_AUTHORITY_HOST"
+    )
+    metering_timeout_seconds: float = Field(default=10, validation_alias="MARKETPLACE_TIMEOUT_SECONDS")
+
+    # Listener timeouts
+    human_wait_minutes: float = Field(default=15, gt=0, validation_alias="HUMAN_WAIT_MINUTES")
+    idle_close_minutes: float = Field(default=24 * 60, gt=0, validation_alias="IDLE_CLOSE_MINUTES")
 
     @field_validator("storage_connection_string")
     @classmethod
@@ -59,6 +96,14 @@ class Settings(BaseSettings):
         if value.strip().rstrip(";").lower() == "usedevelopmentstorage=true":
             return DEVELOPMENT_STORAGE
         return value
+
+    @property
+    def origins(self) -> list[str]:
+        """Website origins allowed to open widget sessions (``*`` only in Development)."""
+        values = [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
+        if "*" in values and not self.is_development:
+            values.remove("*")
+        return values
 
     @property
     def is_development(self) -> bool:

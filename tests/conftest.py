@@ -67,6 +67,10 @@ def start_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
             "ADMIN_KEY_FILE": str(folder / "admin-key"),
             "DEVHOST_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            # Every test client is 127.0.0.1 and the counters live in the (shared) Azurite, so limits
+            # would leak between tests; the tests of the limits set their own.
+            "WIDGET_SESSIONS_PER_MINUTE": "100000",
+            "CHAT_MESSAGES_PER_MINUTE": "100000",
             **env,
         }
         with log_path.open("wb") as log_file:
@@ -88,10 +92,38 @@ def start_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
         host.stop()
 
 
+WEBSITE = "https://shop.example"
+KNOWLEDGE = """# Shipping
+Q: How long does shipping take?
+A: Standard shipping takes 3 to 5 business days; express shipping arrives the next day.
+
+Q: What is your return policy?
+A: You can return any unused item within 30 days for a full refund.
+
+# Opening hours
+Our support team is available Monday to Friday, 9:00 to 17:00 CET.
+"""
+
+
 @pytest.fixture(scope="session")
 def app(azurite: Azurite, start_host: Callable[..., Host]) -> Host:
-    """The product, on the shared Azurite, with a known admin key."""
-    return start_host({"AzureWebJobsStorage": azurite.connection_string, "ADMIN_KEY": ADMIN_KEY})
+    """The product, on the shared Azurite, with a known admin key, one website and a small FAQ."""
+    return start_host(
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "ADMIN_KEY": ADMIN_KEY,
+            "ALLOWED_ORIGINS": WEBSITE,
+            "KNOWLEDGE_TEXT": KNOWLEDGE,
+        }
+    )
+
+
+@pytest.fixture()
+def fresh_azurite() -> Iterator[Azurite]:
+    """An empty Azurite of its own, for tests that count everything in it."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()
 
 
 @pytest.fixture()

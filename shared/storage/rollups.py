@@ -43,7 +43,7 @@ class Totals:
     def add(self, entity: dict[str, Any]) -> None:
         """Add one row's counters."""
         for name in COUNTERS:
-            self.counts[name] += int(entity.get(name, 0) or 0)
+            self.counts[name] += as_int(entity.get(name))
 
     @property
     def cost_usd(self) -> float:
@@ -88,7 +88,7 @@ class RollupRepository:
                 except ResourceExistsError:
                     continue
             for name, value in increments.items():
-                entity[name] = int(entity.get(name, 0) or 0) + value
+                entity[name] = as_int(entity.get(name)) + value
             try:
                 await storage_call(
                     self._client.update_entity(
@@ -126,10 +126,17 @@ class RollupRepository:
         return totals
 
 
+def as_int(value: Any) -> int:
+    """An integer property; Int64 values may come back wrapped as ``EntityProperty``."""
+    if value is None or value == "":
+        return 0
+    return int(getattr(value, "value", value))
+
+
 def _typed(entity: dict[str, Any]) -> dict[str, Any]:
     """Store counters as Int64 so token and cost totals never overflow Int32."""
     from azure.data.tables import EdmType, EntityProperty
 
     return {
-        key: EntityProperty(int(value), EdmType.INT64) if key in COUNTERS else value for key, value in entity.items()
+        key: EntityProperty(as_int(value), EdmType.INT64) if key in COUNTERS else value for key, value in entity.items()
     }

@@ -30,7 +30,8 @@ def activity_key(moment: datetime, session_id: str) -> str:
 
 def cost_key(cost_micro_usd: int, session_id: str) -> str:
     """RowKey that sorts the most expensive session first."""
-    return f"{_MAX_MICRO - min(cost_micro_usd, _MAX_MICRO - 1):015d}-{session_id}"
+    # Always 15 digits: a cost of 0 must not grow a 16th digit and sort before every paid session.
+    return f"{_MAX_MICRO - 1 - min(max(cost_micro_usd, 0), _MAX_MICRO - 1):015d}-{session_id}"
 
 
 @dataclass
@@ -93,15 +94,32 @@ class SessionIndexRepository:
         )
         return len(await collect(query))
 
+    async def ids_with_status(self, status: str, limit: int = 1000) -> list[str]:
+        """Session ids currently in ``status``."""
+        query = self._client.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": f"status-{status}"}, select=["RowKey"]
+        )
+        return [row["RowKey"] for row in await collect(query, limit=limit)]
+
     async def by_activity(
-        self, *, status: str | None, claimed_by: str | None, limit: int, after: str | None
+        self,
+        *,
+        status: str | None,
+        claimed_by: str | None,
+        limit: int,
+        after: str | None,
+        idle_since: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Newest activity first, filtered; returns (rows, cursor for the next page)."""
+        """Newest activity first, filtered; returns (rows, cursor for the next page).
+
+        ``idle_since`` keeps only sessions with no activity since that moment.
+        """
         clauses = ["PartitionKey eq 'byactivity'"]
         parameters: dict[str, Any] = {}
-        if after:
+        low = max(after or "", activity_key(idle_since, "") if idle_since else "")
+        if low:
             clauses.append("RowKey gt @after")
-            parameters["after"] = after
+            parameters["after"] = low
         if status:
             clauses.append("status eq @status")
             parameters["status"] = status
@@ -115,7 +133,12 @@ class SessionIndexRepository:
         cursor = rows[-1]["RowKey"] if more and rows else None
         return [dict(row) for row in rows], cursor
 
-    async def top_by_cost(self, limit: int) -> list[dict[str, Any]]:
-        """The most expensive sessions first."""
-        query = self._client.query_entities("PartitionKey eq 'bycost'", results_per_page=limit)
+    async def top_by_cost(self, limit: int, after: str | None = None) -> list[dict[str, Any]]:
+        """The most expensive sessions first, continuing after the ``bycost`` RowKey ``after``."""
+        if after is None:
+            query = self._client.query_entities("PartitionKey eq 'bycost'", results_per_page=limit)
+        else:
+            query = self._client.query_entities(
+                "PartitionKey eq 'bycost' and RowKey gt @after", parameters={"after": after}, results_per_page=limit
+            )
         return [dict(row) for row in await collect(query, limit=limit)]

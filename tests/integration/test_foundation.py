@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
-import pytest
 from azure.data.tables import TableServiceClient
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from devhost.processes import free_port
 from shared import security
+from shared.storage import tables
 from tests.conftest import ADMIN_KEY, Host
 from tests.fakes.http_server import FakeServer, Recorded, json_reply
 
 
+def _tables(azurite: Azurite) -> TableServiceClient:
+    return TableServiceClient.from_connection_string(azurite.connection_string)
+
+
 def _record(azurite: Azurite) -> dict:
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    return dict(service.get_table_client("meta").get_entity("deployment", "record"))
+    return dict(_tables(azurite).get_table_client("meta").get_entity("deployment", "record"))
 
 
 def test_health_reports_the_deployment(api: httpx.Client, azurite: Azurite) -> None:
@@ -28,7 +31,10 @@ def test_health_reports_the_deployment(api: httpx.Client, azurite: Azurite) -> N
     assert body["ok"] is True
     assert body["bootstrap"] == {"attempted": True, "result": "succeeded"}
     assert body["deploymentId"] == _record(azurite)["deploymentId"]
-    assert body["seat"] == {"activeSessionCount": 0, "lastReportedQuantity": 0}
+    # The shared Azurite holds other tests' sessions: count the claimed ones the way an owner would.
+    index = _tables(azurite).get_table_client(tables.SESSIONS_INDEX)
+    claimed = index.query_entities("PartitionKey eq 'status-claimed'")
+    assert body["seat"] == {"activeSessionCount": len(list(claimed)), "lastReportedQuantity": 0}
     assert {"promptTokens", "completionTokens", "totalTokens", "costUsd"} <= body["tokens"].keys()
     assert {"version", "startedAt", "marketplaceSubscriptionId"} <= body.keys()
     assert response.headers["cache-control"] == "no-store"
@@ -61,14 +67,6 @@ def test_admin_key_setting_is_the_key(app: Host, api: httpx.Client, azurite: Azu
     assert security.key_matches(ADMIN_KEY, record["adminKeySalt"], record["adminKeyHash"])
     assert ADMIN_KEY not in str(record)  # only the hash is stored
     assert ADMIN_KEY not in app.log()
-
-
-@pytest.fixture()
-def fresh_azurite() -> Iterator[Azurite]:
-    """An empty Azurite of its own."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
 
 
 def test_bootstrap_racing_workers_agree_on_one_key(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
@@ -138,10 +136,10 @@ def test_plan_is_cached_for_five_minutes(azurite: Azurite, start_host: Callable[
         catalogue.stop()
 
 
-def test_plan_falls_back_to_the_builtin_catalogue(azurite: Azurite, start_host: Callable[..., Host]) -> None:
+def test_plan_falls_back_to_the_builtin_catalogue(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
     unreachable = f"http://127.0.0.1:{free_port()}"
     for extra in ({}, {"PLANS_URL": unreachable}):
-        host = start_host({"AzureWebJobsStorage": azurite.connection_string, "PLAN_ID": "professional", **extra})
+        host = start_host({"AzureWebJobsStorage": fresh_azurite.connection_string, "PLAN_ID": "professional", **extra})
         with host.client() as client:
             plan = client.get("/plan").json()
         assert (plan["planId"], plan["planDisplayName"], plan["seatQuota"]) == ("professional", "Professional", 20)

@@ -1,0 +1,129 @@
+"""Agent endpoints (Teams SSO gated): who am I, the queue, claim, reply, close, live connection."""
+
+from __future__ import annotations
+
+import azure.functions as func
+from pydantic import BaseModel, Field, field_validator
+
+from shared import agents
+from shared.auth.teams import authenticate_agent
+from shared.bootstrap import bootstrapped
+from shared.config import get_settings
+from shared.events import AGENTS_GROUP
+from shared.http import Problem, endpoint, json_response, query_int, read_json
+from shared.realtime import get_realtime
+
+bp = func.Blueprint()
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+class AgentMessageIn(BaseModel):
+    """An agent's reply."""
+
+    content: str = Field(min_length=1, max_length=4000)
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must contain more than whitespace")
+        return value
+
+
+class TypingIn(BaseModel):
+    """The agent started or stopped typing."""
+
+    isTyping: bool
+
+
+def _session_id(req: func.HttpRequest) -> str:
+    return req.route_params.get("id", "")
+
+
+@bp.route(route="agent/me", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def agent_me(req: func.HttpRequest) -> func.HttpResponse:
+    """The signed-in agent's normalised claims."""
+    agent = await authenticate_agent(req)
+    return json_response(agent.public(), headers=_NO_STORE)
+
+
+@bp.route(route="agent/negotiate", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+@bootstrapped
+async def agent_negotiate(req: func.HttpRequest) -> func.HttpResponse:
+    """SignalR connection info bound to userId = the agent's oid; joins the agents group."""
+    agent = await authenticate_agent(req)
+    realtime = get_realtime()
+    if not realtime.enabled:
+        raise Problem(
+            503, "Real-time messaging is not configured; the console polls instead.", kind="realtime-unavailable"
+        )
+    await realtime.add_user_to_group(AGENTS_GROUP, agent.oid)
+    return json_response(realtime.negotiate(agent.oid), headers=_NO_STORE)
+
+
+@bp.route(route="agent/sessions", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+@bootstrapped
+async def agent_sessions(req: func.HttpRequest) -> func.HttpResponse:
+    """Sessions visible to agents, newest activity first, with a cursor for more."""
+    agent = await authenticate_agent(req)
+    limit = query_int(req, "limit", default=50, low=1, high=200)
+    body = await agents.list_sessions(
+        agent,
+        status=req.params.get("status") or None,
+        claimed_by=req.params.get("claimedBy") or None,
+        limit=limit,
+        cursor=req.params.get("cursor") or None,
+    )
+    return json_response(body, headers=_NO_STORE)
+
+
+@bp.route(route="agent/sessions/{id}/messages", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+@bootstrapped
+async def agent_transcript(req: func.HttpRequest) -> func.HttpResponse:
+    """A session's messages after ``?after=``."""
+    await authenticate_agent(req)
+    after = query_int(req, "after", default=0, low=0, high=10**9)
+    return json_response(await agents.transcript(_session_id(req), after), headers=_NO_STORE)
+
+
+@bp.route(route="agent/sessions/{id}/claim", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+@bootstrapped
+async def agent_claim(req: func.HttpRequest) -> func.HttpResponse:
+    """Claim a session (seat-gated; atomic)."""
+    agent = await authenticate_agent(req)
+    return json_response(await agents.claim(agent, _session_id(req)), headers=_NO_STORE)
+
+
+@bp.route(route="agent/sessions/{id}/message", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+@bootstrapped
+async def agent_message(req: func.HttpRequest) -> func.HttpResponse:
+    """The owning agent's reply, pushed to the visitor."""
+    agent = await authenticate_agent(req)
+    body = read_json(req, AgentMessageIn, max_bytes=get_settings().max_body_bytes)
+    return json_response(await agents.send_message(agent, _session_id(req), body.content), headers=_NO_STORE)
+
+
+@bp.route(route="agent/sessions/{id}/close", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+@bootstrapped
+async def agent_close(req: func.HttpRequest) -> func.HttpResponse:
+    """Close a session (owning agent only)."""
+    agent = await authenticate_agent(req)
+    return json_response(await agents.close(agent, _session_id(req)), headers=_NO_STORE)
+
+
+@bp.route(route="agent/sessions/{id}/typing", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+@bootstrapped
+async def agent_typing(req: func.HttpRequest) -> func.HttpResponse:
+    """The owning agent is typing."""
+    agent = await authenticate_agent(req)
+    body = read_json(req, TypingIn, max_bytes=1024)
+    await agents.typing(agent, _session_id(req), body.isTyping)
+    return json_response({"ok": True}, 202)

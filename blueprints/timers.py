@@ -1,0 +1,43 @@
+"""Timer functions: seat metering (hourly), listener timeouts and search compaction (every minute)."""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared import listeners, metering, search
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.timer_trigger(schedule="0 5 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def seat_metering(timer: func.TimerRequest) -> None:
+    """Report seats above the plan's quota to the Marketplace."""
+    run = await metering.report_seat_usage()
+    log.info(
+        "seat metering: quantity %s, reported %s, failed %s (past due %s)",
+        run.quantity,
+        len(run.reported_hours),
+        run.failed,
+        timer.past_due,
+    )
+
+
+@bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+async def listener_timeouts(timer: func.TimerRequest) -> None:
+    """Unclaimed handoffs return to the bot; idle sessions close."""
+    returned = await listeners.return_unclaimed_to_bot()
+    closed = await listeners.close_idle()
+    if returned or closed:
+        log.info("listener timeouts: %s returned to the bot, %s closed", returned, closed)
+
+
+# Second 30: away from the listener timer's second 0, so the two rarely share a worker's moment.
+@bp.timer_trigger(schedule="30 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+async def search_compaction(timer: func.TimerRequest) -> None:
+    """Fold newly written messages into the search index's segments (one worker at a time)."""
+    result = await search.compact()
+    if result.get("compacted") or result.get("merged"):
+        log.info("search compaction: %s", result)

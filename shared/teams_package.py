@@ -1,0 +1,277 @@
+"""The per-deployment Teams app package (manifest + icons, zipped) and the admin's setup instructions.
+
+Manifest rules: https://learn.microsoft.com/microsoftteams/platform/resources/schema/manifest-schema
+(summarised in reference/protocols.md section 6). Icons are drawn here in pure Python (zlib + struct)
+so the product needs no imaging library.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import json
+import re
+import struct
+import uuid
+import zipfile
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+MANIFEST_VERSION = "1.17"
+MANIFEST_SCHEMA = f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
+# The Teams clients that ask Entra for the tab's SSO token; both must be pre-authorized.
+TEAMS_CLIENT_IDS = {
+    "1fec8e78-bce4-4aaf-ab1b-5451cc387264": "Teams desktop and mobile",
+    "5e3ce6c0-2b1f-4285-8d4b-75ee78787346": "Teams web",
+}
+DEFAULT_ACCENT = "#4F52B2"
+COLOR_SIZE, OUTLINE_SIZE = 192, 32
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# A fixed timestamp keeps the zip byte-identical for identical inputs.
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+RGBA = tuple[int, int, int, int]
+
+
+def _check_host(host: str) -> str:
+    host = host.strip().lower()
+    if not _HOST.match(host):
+        raise ValueError(f"host must be a bare host name like desk.example.com, not {host!r}.")
+    return host
+
+
+def _check_guid(value: str, name: str) -> str:
+    if not _GUID.match(value.strip()):
+        raise ValueError(f"{name} must be a GUID.")
+    return value.strip().lower()
+
+
+def _limit(value: str, name: str, most: int) -> str:
+    if not value or len(value) > most:
+        raise ValueError(f"{name} must be 1 to {most} characters.")
+    return value
+
+
+def build_manifest(
+    host: str,
+    client_id: str,
+    app_id: str,
+    *,
+    name: str = "Support Desk",
+    full_name: str = "Support Desk agent console",
+    developer_name: str = "Support Desk",
+    website_url: str = "",
+    privacy_url: str = "",
+    terms_url: str = "",
+    version: str = "1.0.0",
+    accent_color: str = DEFAULT_ACCENT,
+) -> dict[str, Any]:
+    """The manifest dict (pure); ``ValueError`` on a bad host, GUID, colour or length."""
+    host = _check_host(host)
+    client_id = _check_guid(client_id, "client_id")
+    app_id = _check_guid(app_id, "app_id")
+    if not _COLOR.match(accent_color):
+        raise ValueError("accent_color must look like #RRGGBB.")
+    if not re.match(r"^\d+\.\d+\.\d+$", version):
+        raise ValueError("version must be MAJOR.MINOR.PATCH.")
+    base = f"https://{host}"
+    console = f"{base}/api/agent"
+    return {
+        "$schema": MANIFEST_SCHEMA,
+        "manifestVersion": MANIFEST_VERSION,
+        "version": version,
+        "id": app_id,
+        "packageName": "com.supportdesk.agentconsole",
+        "developer": {
+            "name": _limit(developer_name, "developer_name", 32),
+            "websiteUrl": website_url or f"{base}/",
+            "privacyUrl": privacy_url or f"{base}/",
+            "termsOfUseUrl": terms_url or f"{base}/",
+        },
+        "name": {"short": _limit(name, "name", 30), "full": _limit(full_name, "full_name", 100)},
+        "description": {
+            "short": "Answer your website's visitors from Teams.",
+            "full": (
+                "The agent console of your AI support desk. See the queue of visitors who asked for a "
+                "human, claim a conversation, chat with the visitor in real time and close it when done."
+            ),
+        },
+        "icons": {"color": "color.png", "outline": "outline.png"},
+        "accentColor": accent_color.upper(),
+        "staticTabs": [
+            {
+                "entityId": "queue",
+                "name": "Queue",
+                "contentUrl": console,
+                "websiteUrl": console,
+                "scopes": ["personal"],
+            }
+        ],
+        "permissions": ["identity"],
+        "validDomains": [host],
+        "webApplicationInfo": {"id": client_id, "resource": f"api://{host}/{client_id}"},
+    }
+
+
+def encode_png(width: int, height: int, pixel: Callable[[int, int], RGBA]) -> bytes:
+    """An 8-bit RGBA PNG whose pixel (x, y) is ``pixel(x, y)``."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = bytearray()
+    for y in range(height):
+        rows.append(0)  # filter type None for every scanline
+        for x in range(width):
+            rows.extend(pixel(x, y))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _in_bubble(u: float, v: float) -> bool:
+    """A speech bubble in the unit square: a rounded rectangle with a tail at the bottom left."""
+    left, top, right, bottom, radius = 0.0, 0.06, 1.0, 0.74, 0.2
+    if left <= u <= right and top <= v <= bottom:
+        cx = min(max(u, left + radius), right - radius)
+        cy = min(max(v, top + radius), bottom - radius)
+        if (u - cx) ** 2 + (v - cy) ** 2 <= radius**2:
+            return True
+    # Tail: a triangle from the bubble's bottom edge down to (0.2, 0.96).
+    if bottom <= v <= 0.96:
+        t = (v - bottom) / (0.96 - bottom)
+        return 0.2 <= u <= 0.2 + (0.5 - 0.2) * (1 - t)
+    return False
+
+
+def _in_dot(u: float, v: float) -> bool:
+    """Three 'typing' dots inside the bubble."""
+    return any((u - cx) ** 2 + (v - 0.4) ** 2 <= 0.085**2 for cx in (0.27, 0.5, 0.73))
+
+
+def _glyph(u: float, v: float) -> bool:
+    return _in_bubble(u, v) and not _in_dot(u, v)
+
+
+@functools.lru_cache(maxsize=8)
+def color_icon(accent_color: str = DEFAULT_ACCENT) -> bytes:
+    """192x192: a flat square of the accent colour with a white glyph in the central 96x96."""
+    r, g, b = (int(accent_color[i : i + 2], 16) for i in (1, 3, 5))
+    samples = ((0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75))
+    pad, box = 48, 96
+
+    def pixel(x: int, y: int) -> RGBA:
+        # 2x2 supersampling softens the glyph's edges.
+        cover = sum(_glyph((x + dx - pad) / box, (y + dy - pad) / box) for dx, dy in samples) / 4
+        return (
+            round(r + (255 - r) * cover),
+            round(g + (255 - g) * cover),
+            round(b + (255 - b) * cover),
+            255,
+        )
+
+    return encode_png(COLOR_SIZE, COLOR_SIZE, pixel)
+
+
+@functools.cache
+def outline_icon() -> bytes:
+    """32x32: the white glyph on a fully transparent background, no padding."""
+
+    def pixel(x: int, y: int) -> RGBA:
+        return (255, 255, 255, 255) if _glyph((x + 0.5) / OUTLINE_SIZE, (y + 0.5) / OUTLINE_SIZE) else (0, 0, 0, 0)
+
+    return encode_png(OUTLINE_SIZE, OUTLINE_SIZE, pixel)
+
+
+def build_teams_package(host: str, client_id: str, app_id: str, **manifest_options: Any) -> bytes:
+    """The Teams app ``.zip``: manifest.json, color.png and outline.png at the root."""
+    manifest = build_manifest(host, client_id, app_id, **manifest_options)
+    files = {
+        "manifest.json": json.dumps(manifest, indent=2).encode("utf-8"),
+        "color.png": color_icon(manifest["accentColor"]),
+        "outline.png": outline_icon(),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def render_teams_setup_page(
+    host: str,
+    client_id: str,
+    *,
+    tenant_id: str = "",
+    package_url: str = "teams/package",
+    app_name: str = "Support Desk",
+) -> str:
+    """The admin's step-by-step Teams setup as HTML (every value escaped)."""
+    e = html.escape
+    cid = client_id.strip() or "<Application (client) ID>"
+    tid = tenant_id.strip() or "<Directory (tenant) ID>"
+    app_id_uri = f"api://{host}/{cid}"
+    console = f"https://{host}/api/agent"
+    clients = "".join(f"<li><code>{e(i)}</code> ({e(label)})</li>" for i, label in TEAMS_CLIENT_IDS.items())
+    warning = (
+        ""
+        if client_id.strip()
+        else '<p class="warn"><strong>AAD_APP_CLIENT_ID is not set yet:</strong> finish steps 1 to 5 before '
+        "downloading the package; it carries the client id.</p>"
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{e(app_name)}: Teams setup</title>
+<style>body{{font:15px system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
+code{{background:#f3f3f3;padding:0 .25rem}}li{{margin:.5rem 0}}.warn{{background:#fff4ce;padding:.6rem}}</style>
+</head><body>
+<h1>Connect {e(app_name)} to Microsoft Teams</h1>
+<p>Agents use the console as a Teams tab at <code>{e(console)}</code>, signed in with Teams single sign-on.</p>
+{warning}
+<ol>
+<li><strong>Register an app in Microsoft Entra ID.</strong> Entra admin center &rarr; App registrations &rarr;
+New registration; name it "{e(app_name)}", accounts in this organizational directory only. Note the
+Application (client) ID and the Directory (tenant) ID.</li>
+<li><strong>Set the Application ID URI.</strong> Expose an API &rarr; Application ID URI &rarr; Set it to
+<code>{e(app_id_uri)}</code>.</li>
+<li><strong>Add the scope.</strong> Expose an API &rarr; Add a scope: name <code>access_as_user</code>, who can
+consent "Admins and users", with a display name and description of your choice; state Enabled.</li>
+<li><strong>Pre-authorize the Teams clients.</strong> Expose an API &rarr; Add a client application, once for each
+id below, ticking the <code>{e(app_id_uri)}/access_as_user</code> scope:<ul>{clients}</ul></li>
+<li><strong>Choose the token version.</strong> Manifest &rarr; set <code>accessTokenAcceptedVersion</code> to
+<code>2</code> (in the Microsoft Graph manifest format: <code>api.requestedAccessTokenVersion</code>). The desk
+accepts v1 and v2 tokens; v2 is recommended.</li>
+<li><strong>Tell the desk.</strong> Function App &rarr; Settings &rarr; Environment variables: set
+<code>AAD_APP_CLIENT_ID</code> = <code>{e(cid)}</code> and <code>AAD_APP_TENANT_ID</code> =
+<code>{e(tid)}</code>, then save (the app restarts).</li>
+<li><strong>Download the Teams app package:</strong> <a href="{e(package_url)}" download>{e(app_name)}.zip</a>
+(manifest and icons for this deployment).</li>
+<li><strong>Upload it.</strong> Teams admin center &rarr; Teams apps &rarr; Manage apps &rarr; Upload new app, and
+choose the zip. Then allow it for your agents (permission policies) and, if you like, pin it for them (setup
+policies).</li>
+</ol></body></html>
+"""
+
+
+def public_host(configured: str, request_host: str) -> str:
+    """This deployment's host name: the configured one, else the request's ``Host`` (port dropped)."""
+    host = (configured or request_host or "").strip().lower()
+    if host.startswith("["):  # an IPv6 literal can't be a Teams valid domain; let the check refuse it
+        return host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def deployment_app_id(deployment_id: str) -> str:
+    """A Teams app id that stays the same for a deployment, so re-uploads update the same app."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"supportdesk:teams-app:{deployment_id}"))

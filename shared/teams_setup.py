@@ -1,0 +1,52 @@
+"""This deployment's Teams app: the package and the setup page, from settings and the deployment record."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from shared.auth.teams import get_auth_settings
+from shared.bootstrap import current_record
+from shared.config import get_settings
+from shared.http import Problem
+from shared.teams_package import build_teams_package, deployment_app_id, public_host, render_teams_setup_page
+
+PACKAGE_ROUTE = "teams-app.zip"
+
+
+def _host(request_host: str) -> str:
+    return public_host(get_settings().public_host, request_host)
+
+
+async def package(request_host: str) -> bytes:
+    """The Teams app ``.zip``; 409 when sign-in isn't configured yet (the manifest needs the client id)."""
+    client_id = get_auth_settings().client_id.strip()
+    if not client_id:
+        raise Problem(
+            409,
+            "Set AAD_APP_CLIENT_ID first: the Teams app carries it. /api/teams-setup walks through it.",
+            kind="teams-not-configured",
+        )
+    record = await current_record()
+    try:
+        return build_teams_package(
+            _host(request_host),
+            client_id,
+            deployment_app_id(record.deployment_id),
+            name=get_settings().teams_app_name,
+        )
+    except ValueError as exc:
+        # A setting (client id, host) is malformed: say which, as configuration, not a crash.
+        raise Problem(409, f"The Teams app can't be built: {exc}", kind="teams-not-configured") from exc
+
+
+def setup_page(request_host: str, code: str = "") -> str:
+    """The step-by-step Teams setup page; ``code`` (the key the page was opened with) rides on the zip link."""
+    auth = get_auth_settings()
+    link = f"{PACKAGE_ROUTE}?{urlencode({'code': code})}" if code else PACKAGE_ROUTE
+    return render_teams_setup_page(
+        _host(request_host),
+        auth.client_id,
+        tenant_id=auth.tenant_id,
+        package_url=link,
+        app_name=get_settings().teams_app_name,
+    )

@@ -1,0 +1,85 @@
+"""Visitor tokens: HS256 JWTs bound to one session, signed with the deployment's secret."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from shared.http import Problem
+
+AUDIENCE = "supportdesk-visitor"
+_ALGORITHM = "HS256"
+
+
+@dataclass
+class VisitorToken:
+    """An issued token."""
+
+    session_id: str
+    token: str
+    expires_at: datetime
+
+
+def issue(session_id: str, *, secret: str, issuer: str, ttl_seconds: int, now: datetime | None = None) -> VisitorToken:
+    """A token for ``session_id`` valid for ``ttl_seconds``."""
+    now = now or datetime.now(UTC)
+    expires = now + timedelta(seconds=ttl_seconds)
+    claims = {
+        "sub": session_id,
+        "aud": AUDIENCE,
+        "iss": issuer,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()) - 5,
+        "exp": int(expires.timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    return VisitorToken(session_id, jwt.encode(claims, secret, algorithm=_ALGORITHM), expires)
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer`` header, or a 401 problem."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(
+            401,
+            "Send the visitor token as 'Authorization: Bearer <token>'.",
+            kind="missing-token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return token.strip()
+
+
+def verify(token: str, *, secret: str, issuer: str, allow_expired_days: int = 0) -> str:
+    """The session id the token is bound to; 401 problem when forged, expired or malformed.
+
+    ``allow_expired_days`` lets a renewal accept a token that expired recently: its valid
+    signature still proves the caller owns that session.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            audience=AUDIENCE,
+            issuer=issuer,
+            leeway=timedelta(days=allow_expired_days) if allow_expired_days else timedelta(seconds=5),
+            options={"require": ["exp", "sub", "aud", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Problem(
+            401,
+            "The visitor token has expired; renew it.",
+            kind="token-expired",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from exc
+    except jwt.InvalidTokenError as exc:
+        raise Problem(
+            401,
+            "The visitor token is not valid.",
+            kind="invalid-token",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from exc
+    return str(claims["sub"])

@@ -1,0 +1,738 @@
+/* Agent console (a Teams tab): sign-in, queue, claim, live chat, close. No framework.
+ * Inside Teams the token comes from Teams SSO; elsewhere from the Development-only dev sign-in.
+ * All text from the API goes in through textContent.
+ */
+(() => {
+  "use strict";
+
+  const script = document.currentScript;
+  const apiBase = (document.documentElement.dataset.api ||
+    (script && script.src ? new URL(".", script.src).href : new URL(".", location.href).href)).replace(/\/+$/, "");
+  const POLL_MS = 3000;
+  const TEAMS_INIT_MS = 2000;
+  const DEV_TOKEN_KEY = "supportdesk-agent-dev-token";
+  const TABS = {
+    waiting: { status: "human_requested" },
+    mine: { status: "claimed", claimedBy: "me" },
+    bot: { status: "open" },
+    all: {},
+  };
+  const STATUS_TEXT = { open: "Bot", human_requested: "Waiting", claimed: "Claimed", closed: "Closed" };
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    live: $("live"), me: $("me"), signout: $("signout"), banners: $("banners"),
+    signin: $("signin"), signinNote: $("signin-note"), signinForm: $("signin-form"),
+    signinName: $("signin-name"), signinEmail: $("signin-email"), signinError: $("signin-error"),
+    console: $("console"), refresh: $("refresh"), sessions: $("sessions"), empty: $("queue-empty"),
+    more: $("more"), queueList: $("queue-list"), waitingCount: $("waiting-count"),
+    back: $("back"), chatTitle: $("chat-title"), chatSub: $("chat-sub"), claim: $("claim"), close: $("close"),
+    transcript: $("transcript"), typing: $("typing"), composer: $("composer"), reply: $("reply"), send: $("send"),
+  };
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+
+  const state = {
+    mode: null, // "teams" | "dev"
+    token: null,
+    tokenExpires: 0,
+    me: null,
+    tab: "waiting",
+    rows: new Map(), // sessionId -> session summary
+    cursor: null,
+    current: null, // the open session: {sessionId, status, claimedBy, claimedByName, ...}
+    seen: new Map(), // seq -> element, for the open transcript
+    lastSeq: 0,
+    unread: new Set(),
+    live: false,
+  };
+
+  // --- small helpers --------------------------------------------------------------------------
+  const el = (tag, cls, text) => {
+    const node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = String(text);
+    return node;
+  };
+  const shortId = (id) => String(id || "").slice(0, 8);
+  const ago = (iso) => {
+    const t = Date.parse(iso || "");
+    if (!t) return "";
+    const s = Math.max(0, Math.round((Date.now() - t) / 1000));
+    if (s < 60) return "just now";
+    if (s < 3600) return Math.floor(s / 60) + " min ago";
+    if (s < 86400) return Math.floor(s / 3600) + " h ago";
+    return new Date(t).toLocaleDateString();
+  };
+  const safeUrl = (u) => {
+    try {
+      const url = new URL(String(u), location.href);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+    } catch (_) { return null; }
+  };
+  const debounce = (fn, ms) => {
+    let t = 0;
+    return () => { clearTimeout(t); t = setTimeout(fn, ms); };
+  };
+
+  // --- banners --------------------------------------------------------------------------------
+  function banner(key, text, { kind = "warn", link = null, linkText = "" } = {}) {
+    let node = ui.banners.querySelector(`[data-key="${key}"]`);
+    if (!node) {
+      node = el("div", "banner");
+      node.dataset.key = key;
+      ui.banners.append(node);
+    }
+    node.className = "banner" + (kind === "error" ? " error" : "");
+    node.setAttribute("role", kind === "error" ? "alert" : "status");
+    node.replaceChildren();
+    const p = el("p", "", text);
+    const href = link && safeUrl(link);
+    if (href) {
+      p.append(" ");
+      const a = el("a", "", linkText || "Upgrade");
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      p.append(a);
+    }
+    const x = el("button", "", "\u00d7");
+    x.type = "button";
+    x.setAttribute("aria-label", "Dismiss");
+    x.addEventListener("click", () => node.remove());
+    node.append(p, x);
+  }
+  const clearBanner = (key) => { const n = ui.banners.querySelector(`[data-key="${key}"]`); if (n) n.remove(); };
+  const problemText = (err, fallback) => (err && (err.detail || err.title)) || fallback;
+
+  // --- HTTP -----------------------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, body) {
+      const b = body && typeof body === "object" ? body : {};
+      super(b.detail || b.title || "HTTP " + status);
+      this.status = status;
+      this.title = typeof b.title === "string" ? b.title : "";
+      this.detail = typeof b.detail === "string" ? b.detail : "";
+      this.body = b;
+    }
+  }
+
+  async function rawFetch(method, path, body, token) {
+    let res;
+    try {
+      res = await fetch(apiBase + path, {
+        method,
+        headers: {
+          Accept: "application/json",
+          ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+          ...(token ? { Authorization: "Bearer " + token } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+    } catch (_) {
+      throw new ApiError(0, { title: "Network error", detail: "The support desk can't be reached. Check your connection." });
+    }
+    let json = null;
+    try { json = await res.json(); } catch (_) { /* no body */ }
+    if (!res.ok) throw new ApiError(res.status, json);
+    return json || {};
+  }
+
+  // Authenticated call; one 401 gets a fresh token (Teams) or sends the agent to sign in (dev).
+  async function api(method, path, body) {
+    for (let attempt = 0; ; attempt++) {
+      const token = await getToken(attempt > 0);
+      try {
+        return await rawFetch(method, path, body, token);
+      } catch (err) {
+        if (err.status !== 401 || attempt > 0) throw err;
+      }
+    }
+  }
+
+  // --- authentication -------------------------------------------------------------------------
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = () => reject(new Error("failed to load " + src));
+      document.head.append(s);
+    });
+  }
+  const withTimeout = (promise, ms) => Promise.race([
+    promise, new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), ms))]);
+
+  async function tryTeams() {
+    // A plain browser tab (top level, no Teams user agent) is not Teams: skip the wait.
+    if (window.self === window.top && !/Teams|Electron/i.test(navigator.userAgent)) return false;
+    try {
+      await withTimeout(loadScript(apiBase + "/vendor/teams.js"), TEAMS_INIT_MS);
+      const teams = window.microsoftTeams;
+      if (!teams || !teams.app) return false;
+      await withTimeout(teams.app.initialize(), TEAMS_INIT_MS);
+      try {
+        const ctx = await teams.app.getContext();
+        applyTheme(ctx && ctx.app && ctx.app.theme);
+        teams.app.registerOnThemeChangeHandler(applyTheme);
+      } catch (_) { /* the theme is cosmetic */ }
+      return true;
+    } catch (_) {
+      return false;
+    }
+  }
+
+  function applyTheme(theme) {
+    const root = document.documentElement;
+    root.classList.toggle("dark", theme === "dark");
+    root.classList.toggle("contrast", theme === "contrast");
+  }
+
+  async function getToken(forceFresh) {
+    if (state.mode === "teams") {
+      if (!forceFresh && state.token && state.tokenExpires - Date.now() > 60000) return state.token;
+      const token = await window.microsoftTeams.authentication.getAuthToken();
+      state.token = token;
+      state.tokenExpires = jwtExpiry(token);
+      return token;
+    }
+    if (forceFresh || !state.token || state.tokenExpires - Date.now() < 30000) {
+      signOut("Your sign-in expired. Please sign in again.");
+      throw new ApiError(401, { title: "Signed out", detail: "Please sign in again." });
+    }
+    return state.token;
+  }
+
+  function jwtExpiry(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const exp = JSON.parse(atob(part)).exp;
+      return typeof exp === "number" ? exp * 1000 : Date.now() + 3600000;
+    } catch (_) {
+      return Date.now() + 3600000;
+    }
+  }
+
+  function showSignIn(note) {
+    ui.console.hidden = true;
+    ui.signin.hidden = false;
+    ui.me.hidden = true;
+    ui.signout.hidden = true;
+    setLive("off");
+    if (note) ui.signinNote.textContent = note;
+    ui.signinName.focus();
+  }
+
+  async function devSignIn(event) {
+    event.preventDefault();
+    const name = ui.signinName.value.trim();
+    const email = ui.signinEmail.value.trim();
+    ui.signinError.textContent = "";
+    if (!name || !/^[^@\s]+@[^@\s]+$/.test(email)) {
+      ui.signinError.textContent = "Enter your name and a valid email address.";
+      return;
+    }
+    const button = ui.signinForm.querySelector("button");
+    button.disabled = true;
+    try {
+      const body = await rawFetch("POST", "/dev/token", { name, email });
+      const token = body.accessToken || body.token;
+      if (!token) throw new ApiError(500, { detail: "The sign-in answer had no token." });
+      state.mode = "dev";
+      state.token = token;
+      state.tokenExpires = body.expiresAt ? Date.parse(body.expiresAt)
+        : body.expiresIn ? Date.now() + body.expiresIn * 1000 : jwtExpiry(token);
+      try { sessionStorage.setItem(DEV_TOKEN_KEY, JSON.stringify({ token, expires: state.tokenExpires })); } catch (_) { /* ok */ }
+      await start();
+    } catch (err) {
+      ui.signinError.textContent = err.status === 404
+        ? "The development sign-in is not available on this deployment. Open the console as a tab in Microsoft Teams."
+        : problemText(err, "Sign-in failed.");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  function signOut(note) {
+    try { sessionStorage.removeItem(DEV_TOKEN_KEY); } catch (_) { /* ok */ }
+    state.token = null;
+    state.tokenExpires = 0;
+    state.me = null;
+    stopRealtime();
+    clearTimeout(pollTimer);
+    if (state.mode === "teams") {
+      banner("auth", note || "Signed out.", { kind: "error" });
+      return;
+    }
+    showSignIn(note || "Outside Microsoft Teams, use the development sign-in.");
+  }
+
+  // --- start ----------------------------------------------------------------------------------
+  async function boot() {
+    ui.signinForm.addEventListener("submit", devSignIn);
+    if (await tryTeams()) {
+      state.mode = "teams";
+      try {
+        await getToken(true);
+      } catch (err) {
+        banner("auth", "Teams single sign-on failed: " + (err && err.message ? err.message : "unknown error") +
+          ". Ask your admin to grant the app consent.", { kind: "error" });
+        return;
+      }
+      await start();
+      return;
+    }
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(DEV_TOKEN_KEY) || "null");
+      if (saved && saved.token && saved.expires - Date.now() > 60000) {
+        state.mode = "dev";
+        state.token = saved.token;
+        state.tokenExpires = saved.expires;
+        await start();
+        return;
+      }
+    } catch (_) { /* no saved sign-in */ }
+    showSignIn();
+  }
+
+  async function start() {
+    try {
+      state.me = await api("GET", "/agent/me");
+    } catch (err) {
+      if (err.status === 401) return;
+      if (state.mode === "dev") showSignIn(problemText(err, "Sign-in failed."));
+      else banner("auth", problemText(err, "You can't use the agent console."), { kind: "error" });
+      return;
+    }
+    clearBanner("auth");
+    ui.signin.hidden = true;
+    ui.console.hidden = false;
+    ui.me.hidden = false;
+    ui.me.textContent = "Signed in as " + (state.me.name || state.me.upn || state.me.email || "agent");
+    ui.me.title = state.me.upn || state.me.email || "";
+    ui.signout.hidden = state.mode !== "dev";
+    await refreshQueue();
+    connect();
+  }
+
+  // --- queue ----------------------------------------------------------------------------------
+  function queueQuery(tab, cursor) {
+    const q = new URLSearchParams({ ...TABS[tab], limit: "50" });
+    if (cursor) q.set("cursor", cursor);
+    return "/agent/sessions?" + q.toString();
+  }
+
+  let queueBusy = false;
+  let queueAgain = false;
+  async function refreshQueue() {
+    if (!state.me) return;
+    if (queueBusy) { queueAgain = true; return; } // an event arrived mid-refresh: run once more after
+    queueBusy = true;
+    queueAgain = false;
+    try {
+      const tab = state.tab;
+      const body = await api("GET", queueQuery(tab));
+      if (tab !== state.tab) return;
+      state.rows = new Map((body.sessions || []).map((s) => [s.sessionId, s]));
+      state.cursor = body.nextCursor || null;
+      renderQueue();
+      if (tab === "waiting") setWaitingCount(state.rows.size, !!state.cursor);
+      else {
+        const waiting = await api("GET", queueQuery("waiting"));
+        setWaitingCount((waiting.sessions || []).length, !!waiting.nextCursor);
+      }
+      clearBanner("queue");
+    } catch (err) {
+      if (err.status !== 401) banner("queue", "The queue couldn't be loaded: " + problemText(err, "error"), { kind: "error" });
+    } finally {
+      queueBusy = false;
+      if (queueAgain) refreshSoon();
+    }
+  }
+  const refreshSoon = debounce(refreshQueue, 300);
+
+  async function loadMore() {
+    if (!state.cursor) return;
+    try {
+      const body = await api("GET", queueQuery(state.tab, state.cursor));
+      for (const s of body.sessions || []) state.rows.set(s.sessionId, s);
+      state.cursor = body.nextCursor || null;
+      renderQueue();
+    } catch (err) {
+      banner("queue", problemText(err, "More sessions couldn't be loaded."), { kind: "error" });
+    }
+  }
+
+  function setWaitingCount(n, more) {
+    ui.waitingCount.textContent = n ? String(n) + (more ? "+" : "") : "";
+    document.title = (n ? "(" + n + ") " : "") + "Support desk - Agent console";
+  }
+
+  function rowMatchesTab(s) {
+    const f = TABS[state.tab];
+    if (f.status && s.status !== f.status) return false;
+    if (f.claimedBy === "me" && (!state.me || s.claimedBy !== state.me.oid)) return false;
+    return true;
+  }
+
+  function renderQueue() {
+    const focusedId = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.sessionId : null;
+    const items = [...state.rows.values()].filter(rowMatchesTab)
+      .sort((a, b) => Date.parse(b.lastActivityAt || 0) - Date.parse(a.lastActivityAt || 0));
+    ui.sessions.replaceChildren(...items.map(renderRow));
+    ui.empty.hidden = items.length > 0;
+    ui.more.hidden = !state.cursor;
+    if (focusedId) {
+      const again = ui.sessions.querySelector(`[data-session-id="${CSS.escape(focusedId)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  function renderRow(s) {
+    const li = el("li");
+    const b = el("button", "row" + (state.unread.has(s.sessionId) ? " unread" : ""));
+    b.type = "button";
+    b.dataset.sessionId = s.sessionId;
+    if (state.current && state.current.sessionId === s.sessionId) b.setAttribute("aria-current", "true");
+    const line1 = el("span", "line1");
+    line1.append(el("span", "preview", s.preview || "(no messages yet)"),
+      el("span", "chip " + s.status, STATUS_TEXT[s.status] || s.status));
+    const line2 = el("span", "line2");
+    const owner = s.claimedBy ? (state.me && s.claimedBy === state.me.oid ? "you" : s.claimedByName || "another agent") : "";
+    line2.append(el("span", "", "#" + shortId(s.sessionId)), el("span", "", ago(s.lastActivityAt)),
+      el("span", "", (s.messageCount || 0) + " msgs"));
+    if (owner) line2.append(el("span", "", "with " + owner));
+    if (typeof s.costUsd === "number" && s.costUsd > 0) line2.append(el("span", "", "$" + s.costUsd.toFixed(4)));
+    b.append(line1, line2);
+    b.addEventListener("click", () => openSession(s.sessionId));
+    li.append(b);
+    return li;
+  }
+
+  function selectTab(name, focus) {
+    state.tab = name;
+    for (const t of tabs) {
+      const on = t.dataset.tab === name;
+      t.setAttribute("aria-selected", String(on));
+      t.tabIndex = on ? 0 : -1;
+      if (on) {
+        ui.queueList.setAttribute("aria-labelledby", t.id);
+        if (focus) t.focus();
+      }
+    }
+    state.rows = new Map();
+    state.cursor = null;
+    renderQueue();
+    refreshQueue();
+  }
+
+  // --- the open conversation ------------------------------------------------------------------
+  const isMine = (s) => !!(s && state.me && s.status === "claimed" && s.claimedBy === state.me.oid);
+
+  async function openSession(id) {
+    stopTyping();
+    const summary = state.rows.get(id) || { sessionId: id };
+    state.current = { ...summary };
+    state.seen = new Map();
+    state.lastSeq = 0;
+    state.unread.delete(id);
+    ui.transcript.replaceChildren();
+    ui.typing.hidden = true;
+    ui.console.classList.add("viewing");
+    renderQueue();
+    renderHeader();
+    await loadTranscript(true);
+    if (isMine(state.current)) ui.reply.focus();
+    else ui.transcript.focus();
+  }
+
+  async function loadTranscript(first) {
+    const cur = state.current;
+    if (!cur) return;
+    try {
+      const body = await api("GET", `/agent/sessions/${encodeURIComponent(cur.sessionId)}/messages?after=${state.lastSeq}`);
+      if (state.current !== cur) return;
+      if (body.session) Object.assign(cur, body.session);
+      else if (body.status) cur.status = body.status;
+      (body.messages || []).slice().sort((a, b) => a.seq - b.seq).forEach(renderMessage);
+      if (first && !state.seen.size) ui.transcript.replaceChildren(el("p", "empty", "No messages yet."));
+      renderHeader();
+    } catch (err) {
+      if (first && err.status !== 401) banner("chat", "The transcript couldn't be loaded: " + problemText(err, "error"), { kind: "error" });
+    }
+  }
+
+  function renderHeader() {
+    const s = state.current;
+    if (!s) return;
+    const mine = isMine(s);
+    ui.chatTitle.textContent = "Conversation #" + shortId(s.sessionId);
+    const owner = s.status === "claimed"
+      ? (mine ? "claimed by you" : "claimed by " + (s.claimedByName || "another agent")) : "";
+    ui.chatSub.textContent = [STATUS_TEXT[s.status] || s.status || "", owner, s.createdAt ? "started " + ago(s.createdAt) : ""]
+      .filter(Boolean).join(" \u00b7 ");
+    ui.claim.hidden = !(s.status === "human_requested" || s.status === "open");
+    ui.close.hidden = !mine;
+    const hadFocus = document.activeElement === ui.reply;
+    ui.composer.hidden = !mine;
+    if (!mine) { ui.typing.hidden = true; if (hadFocus) ui.transcript.focus(); }
+  }
+
+  function renderMessage(m) {
+    if (!m || typeof m.seq !== "number" || state.seen.has(m.seq)) return;
+    const empty = ui.transcript.querySelector(".empty");
+    if (empty) empty.remove();
+    const sender = ["visitor", "bot", "agent", "system"].includes(m.sender) ? m.sender : "system";
+    const node = el("div", "msg " + sender);
+    node.dataset.seq = String(m.seq);
+    const whoText = sender === "visitor" ? "Visitor" : sender === "bot" ? "Bot"
+      : sender === "agent" ? (m.agentName || "Agent") : "";
+    if (whoText) node.append(el("span", "who", whoText + (m.createdAt ? " \u00b7 " + new Date(m.createdAt).toLocaleTimeString() : "")));
+    node.append(document.createTextNode(String(m.text ?? "")));
+    let later = null;
+    for (const [s, n] of state.seen) if (s > m.seq && (!later || s < later[0])) later = [s, n];
+    ui.transcript.insertBefore(node, later ? later[1] : null);
+    state.seen.set(m.seq, node);
+    if (m.seq > state.lastSeq) state.lastSeq = m.seq;
+    if (sender === "visitor") ui.typing.hidden = true;
+    ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  }
+
+  async function claim() {
+    const s = state.current;
+    if (!s) return;
+    ui.claim.disabled = true;
+    try {
+      const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/claim`);
+      clearBanner("claim");
+      Object.assign(s, body.session || {});
+      if (!body.session) { s.status = "claimed"; s.claimedBy = state.me.oid; }
+      const q = body.quotaStatus;
+      if (q && q.exceeded) {
+        banner("quota", `Your plan's agent seats are used up (${q.seatsUsed}/${q.seatQuota}); ` +
+          `${q.graceDaysLeft ?? "a few"} grace day(s) left before new agents are refused.`,
+        { link: q.upgradeUrl, linkText: "Upgrade the plan" });
+      }
+      updateRow(s);
+      renderHeader();
+      await loadTranscript(false);
+      ui.reply.focus();
+    } catch (err) {
+      if (err.status === 403 && err.body.error === "seat-quota-exceeded") {
+        banner("quota", "Every agent seat of your plan is in use and the grace period is over, so you can't claim conversations.",
+          { kind: "error", link: err.body.upgradeUrl, linkText: "Upgrade the plan" });
+      } else if (err.status === 409) {
+        const who = err.body.agentName ? " (" + err.body.agentName + ")" : "";
+        banner("claim", err.body.kind === "session-closed" || /closed/i.test(err.detail)
+          ? "This conversation is already closed." : "This conversation was already claimed by someone else" + who + ".",
+        { kind: "error" });
+        await loadTranscript(false);
+        refreshSoon();
+      } else if (err.status !== 401) {
+        banner("claim", "Couldn't claim: " + problemText(err, "error"), { kind: "error" });
+      }
+    } finally {
+      ui.claim.disabled = false;
+    }
+  }
+
+  async function sendReply(event) {
+    if (event) event.preventDefault();
+    const s = state.current;
+    const content = ui.reply.value;
+    if (!s || !content.trim() || ui.send.disabled) return;
+    ui.send.disabled = true;
+    stopTyping();
+    try {
+      const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/message`, { content });
+      if (ui.reply.value === content) ui.reply.value = "";
+      clearBanner("chat");
+      if (state.current === s) renderMessage(body.message);
+    } catch (err) {
+      // The text stays in the box so the agent can retry.
+      if (err.status === 403) banner("chat", "Only the agent who claimed this conversation can reply.", { kind: "error" });
+      else if (err.status === 409) banner("chat", "This conversation is closed.", { kind: "error" });
+      else if (err.status !== 401) banner("chat", "Not sent: " + problemText(err, "error"), { kind: "error" });
+      if (err.status === 403 || err.status === 409) loadTranscript(false);
+    } finally {
+      ui.send.disabled = false;
+    }
+  }
+
+  async function closeSession() {
+    const s = state.current;
+    if (!s) return;
+    ui.close.disabled = true;
+    try {
+      const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/close`);
+      Object.assign(s, body.session || { status: "closed" });
+      updateRow(s);
+      renderHeader();
+      await loadTranscript(false);
+      ui.transcript.focus();
+    } catch (err) {
+      if (err.status !== 401) banner("chat", "Couldn't close: " + problemText(err, "error"), { kind: "error" });
+    } finally {
+      ui.close.disabled = false;
+    }
+  }
+
+  // Typing: tell the visitor at most every few seconds, and stop after a pause.
+  let typingSent = false;
+  let typingIdle = 0;
+  function noteTyping() {
+    const s = state.current;
+    if (!isMine(s)) return;
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(stopTyping, 2500);
+    if (!typingSent) {
+      typingSent = true;
+      api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/typing`, { isTyping: true }).catch(() => {});
+    }
+  }
+  function stopTyping() {
+    clearTimeout(typingIdle);
+    if (!typingSent || !state.current) return;
+    typingSent = false;
+    api("POST", `/agent/sessions/${encodeURIComponent(state.current.sessionId)}/typing`, { isTyping: false }).catch(() => {});
+  }
+
+  function updateRow(update) {
+    const id = update.sessionId;
+    const existing = state.rows.get(id);
+    if (existing) {
+      Object.assign(existing, update);
+      renderQueue();
+    } else if (rowMatchesTab(update) && update.lastActivityAt) {
+      state.rows.set(id, { ...update });
+      renderQueue();
+    }
+  }
+
+  // --- real time and polling ------------------------------------------------------------------
+  let conn = null;
+  let pollTimer = 0;
+
+  function setLive(mode) {
+    state.live = mode === "on";
+    ui.live.className = "live" + (mode === "on" ? " on" : mode === "poll" ? " poll" : "");
+    ui.live.textContent = mode === "on" ? "Live" : mode === "poll" ? "Updating every few seconds" : "Offline";
+  }
+
+  async function connect() {
+    try {
+      if (!window.signalR) await loadScript(apiBase + "/vendor/signalr.js");
+      const sr = window.signalR;
+      const c = new sr.HubConnectionBuilder()
+        .withUrl(apiBase + "/agent", { accessTokenFactory: () => getToken(false) })
+        .withAutomaticReconnect()
+        .configureLogging(sr.LogLevel.None)
+        .build();
+      conn = c;
+      c.on("SessionUpdated", onSessionUpdated);
+      c.on("ChatMessageReceived", onMessage);
+      c.on("TypingIndicator", onTyping);
+      c.onreconnecting(() => { setLive("poll"); poll(); });
+      c.onreconnected(() => { setLive("on"); refreshQueue(); loadTranscript(false); });
+      c.onclose(() => { if (conn === c) { conn = null; setLive("poll"); poll(); } });
+      await c.start();
+      if (conn !== c) return;
+      setLive("on");
+      refreshQueue();
+      loadTranscript(false);
+    } catch (_) {
+      conn = null;
+      setLive("poll");
+      poll();
+    }
+  }
+
+  function stopRealtime() {
+    const c = conn;
+    conn = null;
+    if (c) c.stop().catch(() => {});
+  }
+
+  function poll() {
+    clearTimeout(pollTimer);
+    if (state.live || !state.me) return;
+    pollTimer = setTimeout(async () => {
+      await Promise.all([refreshQueue(), loadTranscript(false)]);
+      poll();
+    }, POLL_MS);
+  }
+
+  function onSessionUpdated(u) {
+    if (!u || !u.sessionId) return;
+    const update = { ...u };
+    if (u.agentName && !u.claimedByName) update.claimedByName = u.agentName;
+    delete update.agentName;
+    const wasWaiting = state.rows.has(u.sessionId);
+    updateRow(update);
+    if (state.current && state.current.sessionId === u.sessionId) {
+      Object.assign(state.current, update);
+      renderHeader();
+    }
+    if (!wasWaiting || u.status === "human_requested" || state.tab === "waiting") refreshSoon();
+  }
+
+  function onMessage(m) {
+    if (!m || !m.sessionId) return;
+    if (state.current && state.current.sessionId === m.sessionId) {
+      renderMessage(m);
+    } else {
+      state.unread.add(m.sessionId);
+    }
+    const row = state.rows.get(m.sessionId);
+    if (row) {
+      row.preview = m.sender === "system" ? row.preview : String(m.text || "").slice(0, 120);
+      row.lastActivityAt = m.createdAt || row.lastActivityAt;
+      row.messageCount = Math.max(row.messageCount || 0, m.seq || 0);
+      renderQueue();
+    }
+  }
+
+  function onTyping(t) {
+    if (!t || t.sender !== "visitor" || !state.current || state.current.sessionId !== t.sessionId) return;
+    ui.typing.hidden = !t.isTyping;
+    clearTimeout(onTyping.timer);
+    if (t.isTyping) onTyping.timer = setTimeout(() => { ui.typing.hidden = true; }, 8000);
+  }
+
+  // --- wiring ---------------------------------------------------------------------------------
+  tabs.forEach((t, i) => {
+    t.addEventListener("click", () => selectTab(t.dataset.tab, false));
+    t.addEventListener("keydown", (e) => {
+      let j = null;
+      if (e.key === "ArrowRight") j = (i + 1) % tabs.length;
+      else if (e.key === "ArrowLeft") j = (i - 1 + tabs.length) % tabs.length;
+      else if (e.key === "Home") j = 0;
+      else if (e.key === "End") j = tabs.length - 1;
+      if (j !== null) { e.preventDefault(); selectTab(tabs[j].dataset.tab, true); }
+    });
+  });
+  ui.refresh.addEventListener("click", refreshQueue);
+  ui.more.addEventListener("click", loadMore);
+  ui.claim.addEventListener("click", claim);
+  ui.close.addEventListener("click", closeSession);
+  ui.composer.addEventListener("submit", sendReply);
+  ui.reply.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendReply(); }
+  });
+  ui.reply.addEventListener("input", noteTyping);
+  ui.back.addEventListener("click", () => {
+    ui.console.classList.remove("viewing");
+    const row = state.current && ui.sessions.querySelector(`[data-session-id="${CSS.escape(state.current.sessionId)}"]`);
+    if (row) row.focus();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && ui.console.classList.contains("viewing") && getComputedStyle(ui.back).display !== "none") {
+      ui.back.click();
+    }
+  });
+  ui.signout.addEventListener("click", () => signOut());
+  if (window.matchMedia && matchMedia("(prefers-color-scheme: dark)").matches) applyTheme("dark");
+  setInterval(() => { if (state.me) renderQueue(); }, 60000); // keep "n min ago" fresh
+
+  boot();
+})();

@@ -1,0 +1,717 @@
+/*! Support desk chat widget. No framework, no build step.
+ * Snippet: <script src="https://<app>/api/widget.js" async></script>
+ * Optional attributes: data-title, data-color, data-greeting, data-position (right|left),
+ * data-api (API base; default: the folder this script was loaded from, i.e. <origin>/api).
+ * Everything renders inside a shadow root, and all message text goes in through textContent.
+ */
+(() => {
+  "use strict";
+  if (window.__supportDeskWidget) return;
+  window.__supportDeskWidget = true;
+
+  const MAX_CHARS = 4000;
+  const COUNTER_FROM = 3600;
+  const POLL_MS = 3000;
+  const POLL_ERROR_MS = 10000;
+  const RENEW_MARGIN_MS = 60000;
+  const TYPING_IDLE_MS = 2500;
+
+  // --- configuration from the snippet ------------------------------------------------------
+  const script = document.currentScript ||
+    [...document.querySelectorAll("script[src]")].find((s) => /\/widget\.js(\?|#|$)/.test(s.src));
+  const data = (script && script.dataset) || {};
+  const apiBase = (data.api || (script && script.src ? new URL(".", script.src).href : location.origin + "/api/"))
+    .replace(/\/+$/, "");
+  const apiOrigin = new URL(apiBase, location.href).origin;
+  const storeKey = "supportdesk-widget:" + apiOrigin;
+  const openKey = storeKey + ":open";
+
+  const isColor = (c) => typeof c === "string" && c.length < 64 && !!window.CSS && CSS.supports("color", c);
+  const config = {
+    title: data.title || "Chat with us",
+    greeting: data.greeting || "Hi! How can we help you today?",
+    color: isColor(data.color) ? data.color : "#2563eb",
+    position: data.position === "left" ? "left" : "right",
+  };
+  // Server config fills in only what the snippet did not set explicitly.
+  const applyServerConfig = (c) => {
+    if (!c) return;
+    if (!data.title && c.title) config.title = String(c.title);
+    if (!data.greeting && c.greeting) config.greeting = String(c.greeting);
+    if (!data.color && isColor(c.color)) config.color = c.color;
+    if (!data.position && (c.position === "left" || c.position === "right")) config.position = c.position;
+    applyConfig();
+  };
+
+  // --- storage (may be unavailable: private mode, sandboxed frames) -----------------------
+  const store = {
+    get(kind, key) {
+      try { return JSON.parse(window[kind].getItem(key) || "null"); } catch (_) { return null; }
+    },
+    set(kind, key, value) {
+      try {
+        if (value == null) window[kind].removeItem(key);
+        else window[kind].setItem(key, JSON.stringify(value));
+      } catch (_) { /* storage full or blocked: the session lives for this page only */ }
+    },
+  };
+
+  // --- state ----------------------------------------------------------------------------------
+  const saved = store.get("localStorage", storeKey) || {};
+  const state = {
+    sessionId: saved.sessionId || null,
+    token: saved.token || null,
+    expiresAt: saved.expiresAt || null,
+    status: "open",
+    agentName: "",
+    lastSeq: 0,
+    open: false,
+    opened: false, // the panel has been opened at least once on this page
+    sending: false,
+    unread: 0,
+  };
+  const seen = new Map(); // seq -> element
+  let pending = null; // {text, el}: the visitor's message while its request is in flight
+  let retry = null; // {text, key}: the Idempotency-Key to reuse when the same text is sent again
+  let sessionPromise = null;
+
+  const saveSession = () => store.set("localStorage", storeKey,
+    state.sessionId ? { sessionId: state.sessionId, token: state.token, expiresAt: state.expiresAt } : null);
+
+  // --- DOM ------------------------------------------------------------------------------------
+  const CSS_TEXT = `
+.root{all:initial;position:fixed;bottom:20px;right:20px;z-index:2147483000;display:block;
+ font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2937;
+ --accent:#2563eb;text-align:left;direction:ltr}
+.root.left{right:auto;left:20px}
+.root *,.root *::before,.root *::after{box-sizing:border-box;font:inherit;color:inherit;letter-spacing:normal;
+ text-transform:none;text-shadow:none;margin:0;padding:0}
+[hidden]{display:none!important}
+.vh{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+button{cursor:pointer;border:0;background:none}
+button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
+.launcher{display:flex;align-items:center;justify-content:center;width:56px;height:56px;border-radius:50%;
+ background:var(--accent);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);position:relative;
+ transition:transform .15s}
+.launcher:hover{transform:scale(1.06)}
+.launcher svg{width:26px;height:26px;fill:#fff}
+.badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;
+ background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
+.panel{position:absolute;bottom:72px;right:0;width:370px;max-width:calc(100vw - 40px);height:560px;
+ max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:14px;
+ overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.25);border:1px solid #e5e7eb}
+.left .panel{right:auto;left:0}
+.head{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--accent);color:#fff}
+.head .t{flex:1;min-width:0}
+.head h2{font-size:16px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.head .sub{font-size:12px;opacity:.9;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.x{width:32px;height:32px;border-radius:6px;color:#fff;font-size:22px;line-height:32px}
+.x:hover{background:rgba(255,255,255,.15)}
+.banner{padding:8px 14px;font-size:13px;background:#fef3c7;color:#78350f;border-bottom:1px solid #fde68a;
+ display:flex;gap:8px;align-items:center;flex-wrap:wrap}
+.banner.agent{background:#ecfdf5;color:#065f46;border-color:#a7f3d0}
+.banner.closed{background:#f3f4f6;color:#374151;border-color:#e5e7eb}
+.log{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}
+.msg{max-width:85%;padding:8px 12px;border-radius:14px;background:#fff;border:1px solid #e5e7eb;
+ align-self:flex-start;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}
+.msg .who{display:block;font-size:11px;font-weight:600;color:#6b7280;margin-bottom:2px}
+.msg.visitor{align-self:flex-end;background:var(--accent);color:#fff;border-color:transparent}
+.msg.agent{background:#eef2ff;border-color:#c7d2fe}
+.msg.system{align-self:center;background:none;border:0;color:#6b7280;font-size:12px;text-align:center;
+ max-width:95%}
+.msg.pending{opacity:.65}
+.typing{align-self:flex-start;padding:8px 12px;color:#6b7280;font-size:13px;font-style:italic}
+.dots span{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;
+ animation:b 1.2s infinite}
+.dots span:nth-child(2){animation-delay:.2s}.dots span:nth-child(3){animation-delay:.4s}
+@keyframes b{0%,80%,100%{opacity:.3}40%{opacity:1}}
+@media (prefers-reduced-motion:reduce){.dots span{animation:none}.launcher{transition:none}}
+.error{margin:0 14px 8px;padding:8px 10px;border-radius:8px;background:#fef2f2;color:#991b1b;
+ border:1px solid #fecaca;font-size:13px;display:flex;gap:8px;align-items:flex-start}
+.error p{flex:1}
+.error button{color:#991b1b;font-size:16px;line-height:1;padding:0 4px}
+.foot{border-top:1px solid #e5e7eb;padding:10px 12px;background:#fff}
+.row{display:flex;gap:8px;align-items:flex-end}
+textarea{flex:1;resize:none;min-height:40px;max-height:120px;padding:9px 10px;border:1px solid #d1d5db;
+ border-radius:10px;background:#fff;color:#111827;white-space:pre-wrap}
+textarea:disabled{background:#f3f4f6}
+.send{height:40px;padding:0 14px;border-radius:10px;background:var(--accent);color:#fff;font-weight:600}
+.send:disabled{opacity:.5;cursor:default}
+.meta{display:flex;justify-content:space-between;align-items:center;margin-top:6px;min-height:18px}
+.link{color:var(--accent);font-size:12px;text-decoration:underline;padding:2px}
+.count{font-size:12px;color:#6b7280}
+.count.over{color:#b91c1c;font-weight:600}
+.btn2{padding:4px 10px;border-radius:8px;background:#fff;border:1px solid #d1d5db;font-size:13px}
+@media (max-width:480px){.root{bottom:12px;right:12px}.root.left{left:12px}
+ .panel{width:calc(100vw - 24px);max-width:none;height:calc(100vh - 96px);max-height:none}}
+`;
+
+  const el = (tag, attrs, ...children) => {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === false || v == null) continue;
+      if (k === "class") node.className = v;
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v === true ? "" : v);
+    }
+    for (const child of children) if (child) node.append(child);
+    return node;
+  };
+
+  const host = document.createElement("support-desk-widget");
+  // Inline !important beats any page rule aimed at the host element itself.
+  host.style.cssText = "all:initial!important;display:block!important;position:static!important;";
+  const shadow = host.attachShadow({ mode: "open" });
+  try {
+    const sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS_TEXT);
+    shadow.adoptedStyleSheets = [sheet]; // not subject to the page's style-src CSP
+  } catch (_) {
+    shadow.append(el("style", { text: CSS_TEXT }));
+  }
+
+  const svgNS = "http://www.w3.org/2000/svg";
+  const icon = document.createElementNS(svgNS, "svg");
+  icon.setAttribute("viewBox", "0 0 24 24");
+  icon.setAttribute("aria-hidden", "true");
+  const iconPath = document.createElementNS(svgNS, "path");
+  iconPath.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z");
+  icon.append(iconPath);
+
+  const ui = {};
+  ui.badge = el("span", { class: "badge", hidden: true, "aria-hidden": "true" });
+  ui.launcher = el("button", { type: "button", class: "launcher", "aria-expanded": "false",
+    "aria-controls": "sdw-panel" }, icon, ui.badge);
+  ui.title = el("h2", { id: "sdw-title" });
+  ui.sub = el("div", { class: "sub", "aria-live": "polite" });
+  ui.close = el("button", { type: "button", class: "x", "aria-label": "Close chat", text: "\u00d7" });
+  ui.bannerText = el("span");
+  ui.restart = el("button", { type: "button", class: "btn2", hidden: true, text: "Start new conversation" });
+  ui.banner = el("div", { class: "banner", hidden: true, role: "status" }, ui.bannerText, ui.restart);
+  ui.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages",
+    tabindex: "0" });
+  ui.typingText = el("span", { class: "vh" });
+  ui.typing = el("div", { class: "typing", hidden: true },
+    el("span", { class: "dots", "aria-hidden": "true" }, el("span"), el("span"), el("span")), ui.typingText);
+  ui.errorText = el("p");
+  ui.errorClose = el("button", { type: "button", "aria-label": "Dismiss error", text: "\u00d7" });
+  ui.error = el("div", { class: "error", role: "alert", hidden: true }, ui.errorText, ui.errorClose);
+  ui.input = el("textarea", { id: "sdw-input", rows: "1", maxlength: String(MAX_CHARS),
+    placeholder: "Type your message\u2026", autocomplete: "off", "aria-describedby": "sdw-count" });
+  ui.send = el("button", { type: "button", class: "send", text: "Send" });
+  ui.handoff = el("button", { type: "button", class: "link", text: "Talk to a person" });
+  ui.count = el("span", { class: "count", id: "sdw-count", "aria-live": "polite" });
+  ui.panel = el("div", { class: "panel", id: "sdw-panel", role: "dialog", "aria-labelledby": "sdw-title",
+    hidden: true },
+  el("div", { class: "head" }, el("div", { class: "t" }, ui.title, ui.sub), ui.close),
+  ui.banner, ui.log, ui.error,
+  el("div", { class: "foot" },
+    el("label", { for: "sdw-input", class: "vh", text: "Your message" }),
+    el("div", { class: "row" }, ui.input, ui.send),
+    el("div", { class: "meta" }, ui.handoff, ui.count)));
+  ui.root = el("div", { class: "root" }, ui.panel, ui.launcher);
+  shadow.append(ui.root);
+
+  function applyConfig() {
+    ui.root.classList.toggle("left", config.position === "left");
+    ui.root.style.setProperty("--accent", config.color);
+    ui.title.textContent = config.title;
+    ui.panel.setAttribute("aria-label", config.title);
+    ui.launcher.setAttribute("aria-label", (state.open ? "Close chat: " : "Open chat: ") + config.title);
+    if (greetingEl) greetingEl.lastChild.textContent = config.greeting;
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+  let greetingEl = null;
+  const who = (m) => {
+    if (m.sender === "visitor") return "You";
+    if (m.sender === "agent") return m.agentName || state.agentName || "Agent";
+    if (m.sender === "bot") return "Assistant";
+    return "";
+  };
+
+  function showGreeting() {
+    if (greetingEl || !config.greeting) return;
+    greetingEl = el("div", { class: "msg bot" }, el("span", { class: "who", text: "Assistant" }),
+      document.createTextNode(config.greeting));
+    ui.log.prepend(greetingEl);
+  }
+
+  function renderMessage(m) {
+    if (!m || typeof m.seq !== "number" || seen.has(m.seq)) return false;
+    let node;
+    if (pending && m.sender === "visitor" && m.text === pending.text) {
+      node = pending.el; // the optimistic bubble becomes the stored message
+      node.classList.remove("pending");
+      pending = null;
+    } else {
+      const sender = ["visitor", "bot", "agent", "system"].includes(m.sender) ? m.sender : "system";
+      node = el("div", { class: "msg " + sender });
+      const label = who(m);
+      if (label) node.append(el("span", { class: sender === "visitor" ? "who vh" : "who", text: label }));
+      node.append(document.createTextNode(String(m.text ?? "")));
+    }
+    if (m.createdAt) node.title = new Date(m.createdAt).toLocaleString();
+    node.dataset.seq = String(m.seq);
+    // Keep seq order even when a push, a poll and a response race; unsent text stays last.
+    let later = null;
+    for (const [s, n] of seen) if (s > m.seq && (!later || s < later[0])) later = [s, n];
+    if (later) ui.log.insertBefore(node, later[1]);
+    else if (pending) ui.log.insertBefore(node, pending.el);
+    else if (node.parentNode !== ui.log) ui.log.insertBefore(node, ui.typing.parentNode === ui.log ? ui.typing : null);
+    seen.set(m.seq, node);
+    if (m.seq > state.lastSeq) state.lastSeq = m.seq;
+    if (m.sender === "agent" && m.agentName) setAgent(m.agentName);
+    if (m.sender !== "visitor" && m.sender !== "system") hideTyping("agent");
+    if (!state.open && m.sender !== "visitor") {
+      state.unread += 1;
+      ui.badge.textContent = String(state.unread);
+      ui.badge.hidden = false;
+    }
+    scrollDown();
+    return true;
+  }
+
+  const renderAll = (list) => (list || []).slice().sort((a, b) => a.seq - b.seq).forEach(renderMessage);
+  const scrollDown = () => { ui.log.scrollTop = ui.log.scrollHeight; };
+
+  function clearMessages() {
+    seen.clear();
+    pending = null;
+    greetingEl = null;
+    state.lastSeq = 0;
+    ui.log.replaceChildren();
+  }
+
+  // --- typing indicator -----------------------------------------------------------------------
+  let typingWho = null;
+  let typingTimer = 0;
+  function showTyping(kind) {
+    typingWho = kind;
+    ui.typingText.textContent = kind === "agent" ? (state.agentName || "The agent") + " is typing\u2026"
+      : "The assistant is typing\u2026";
+    ui.typing.hidden = false;
+    ui.log.append(ui.typing);
+    scrollDown();
+    clearTimeout(typingTimer);
+    if (kind === "agent") typingTimer = setTimeout(() => hideTyping("agent"), 8000);
+  }
+  function hideTyping(kind) {
+    if (kind && typingWho !== kind) return;
+    typingWho = null;
+    ui.typing.hidden = true;
+    if (ui.typing.parentNode) ui.typing.remove();
+  }
+
+  // --- status -------------------------------------------------------------------------------
+  function setAgent(name) {
+    if (name && name !== state.agentName) {
+      state.agentName = String(name);
+      setStatus(state.status);
+    }
+  }
+
+  function setStatus(status) {
+    if (status === "queued-for-agent") status = "claimed";
+    if (!["open", "human_requested", "claimed", "closed"].includes(status)) return;
+    state.status = status;
+    const closed = status === "closed";
+    ui.banner.className = "banner";
+    ui.restart.hidden = !closed;
+    ui.banner.hidden = status === "open";
+    if (status === "human_requested") {
+      ui.bannerText.textContent = "Waiting for an agent \u2014 someone from our team will join shortly.";
+      ui.sub.textContent = "Waiting for an agent";
+    } else if (status === "claimed") {
+      ui.banner.classList.add("agent");
+      ui.bannerText.textContent = state.agentName ? "You're chatting with " + state.agentName + "."
+        : "An agent has joined the conversation.";
+      ui.sub.textContent = state.agentName ? "Chatting with " + state.agentName : "Chatting with an agent";
+    } else if (closed) {
+      ui.banner.classList.add("closed");
+      ui.bannerText.textContent = "This conversation is closed.";
+      ui.sub.textContent = "Conversation closed";
+      hideTyping();
+    } else {
+      ui.sub.textContent = "We typically reply in a few seconds";
+    }
+    const handoffHad = shadow.activeElement === ui.handoff;
+    ui.handoff.hidden = status !== "open";
+    ui.input.disabled = closed;
+    updateComposer();
+    if (handoffHad && ui.handoff.hidden) ui.input.focus(); // never strand focus on a hidden button
+    if (closed && shadow.activeElement === ui.input) ui.restart.focus();
+    scrollDown();
+  }
+
+  function updateComposer() {
+    const len = ui.input.value.length;
+    ui.count.textContent = len >= COUNTER_FROM ? len + " / " + MAX_CHARS : "";
+    ui.count.classList.toggle("over", len >= MAX_CHARS);
+    ui.send.disabled = state.sending || state.status === "closed" || !ui.input.value.trim();
+  }
+
+  // --- errors ---------------------------------------------------------------------------------
+  class ApiError extends Error {
+    constructor(status, title, detail, body) {
+      super(detail || title);
+      this.status = status;
+      this.title = title;
+      this.detail = detail;
+      this.body = body || {};
+    }
+  }
+
+  function showError(err) {
+    let text;
+    if (!err || !err.status) text = "We couldn't reach the chat service. Check your connection and try again.";
+    else if (err.status === 429) text = (err.detail || "You're sending messages quickly.") + " Please wait a moment and try again.";
+    else if (err.status >= 500) text = err.detail || "Something went wrong on our side. Please try again in a moment.";
+    else text = err.detail || err.title || "Something went wrong. Please try again.";
+    ui.errorText.textContent = text;
+    ui.error.hidden = false;
+  }
+  const hideError = () => { ui.error.hidden = true; };
+
+  // --- HTTP -----------------------------------------------------------------------------------
+  async function request(method, path, body, headers) {
+    let res;
+    try {
+      res = await fetch(apiBase + path, {
+        method,
+        mode: "cors",
+        credentials: "omit",
+        headers: { Accept: "application/json", ...(body ? { "Content-Type": "application/json" } : {}), ...headers },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    } catch (_) {
+      throw new ApiError(0, "Network error", "");
+    }
+    let json = null;
+    try { json = await res.json(); } catch (_) { /* empty or not JSON */ }
+    if (!res.ok) {
+      const p = json && typeof json === "object" ? json : {};
+      throw new ApiError(res.status, typeof p.title === "string" ? p.title : res.statusText,
+        typeof p.detail === "string" ? p.detail : "", p);
+    }
+    return { status: res.status, body: json || {} };
+  }
+
+  // An authenticated call; one 401 renews the token (or starts over) and retries.
+  async function api(method, path, makeBody, headers) {
+    await ensureSession();
+    for (let attempt = 0; ; attempt++) {
+      const body = typeof makeBody === "function" ? makeBody() : makeBody;
+      try {
+        return await request(method, path.replace("{id}", encodeURIComponent(state.sessionId)), body,
+          { Authorization: "Bearer " + state.token, ...headers });
+      } catch (err) {
+        if (err.status !== 401 || attempt > 0) throw err;
+        state.expiresAt = null;
+        await ensureSession();
+      }
+    }
+  }
+
+  function ensureSession() {
+    const valid = state.token && state.expiresAt && Date.parse(state.expiresAt) - Date.now() > RENEW_MARGIN_MS;
+    if (valid) return Promise.resolve();
+    if (!sessionPromise) {
+      sessionPromise = obtainSession().finally(() => { sessionPromise = null; });
+    }
+    return sessionPromise;
+  }
+
+  async function obtainSession() {
+    let res = null;
+    if (state.sessionId && state.token) {
+      try {
+        res = await request("POST", "/widget/session", { sessionId: state.sessionId },
+          { Authorization: "Bearer " + state.token });
+      } catch (err) {
+        if (![400, 401, 403, 404, 422].includes(err.status)) throw err;
+      }
+    }
+    const renewed = res && res.body.sessionId === state.sessionId;
+    if (!res) res = await request("POST", "/widget/session", {});
+    const b = res.body;
+    state.sessionId = b.sessionId;
+    state.token = b.token;
+    state.expiresAt = b.expiresAt;
+    saveSession();
+    applyServerConfig(b.config);
+    if (!renewed) {
+      clearMessages();
+      state.agentName = "";
+      showGreeting();
+      restartRealtime();
+    }
+    if (b.status) setStatus(b.status);
+  }
+
+  // --- history and polling --------------------------------------------------------------------
+  async function catchUp() {
+    if (!state.sessionId) return;
+    const res = await api("GET", "/chat/{id}/messages?after=" + state.lastSeq);
+    const b = res.body;
+    if (b.agentName) state.agentName = String(b.agentName);
+    renderAll(b.messages);
+    if (b.status) setStatus(b.status);
+  }
+
+  let pollTimer = 0;
+  function schedulePoll(delay) {
+    clearTimeout(pollTimer);
+    pollTimer = 0;
+    if (!state.open || live || state.status === "closed" || !state.sessionId) return;
+    pollTimer = setTimeout(async () => {
+      let next = POLL_MS;
+      try { await catchUp(); } catch (_) { next = POLL_ERROR_MS; }
+      schedulePoll(next);
+    }, delay ?? POLL_MS);
+  }
+
+  // --- real time ------------------------------------------------------------------------------
+  let conn = null;
+  let live = false;
+  let signalrPromise = null;
+
+  function loadSignalR() {
+    if (window.signalR) return Promise.resolve(window.signalR);
+    if (!signalrPromise) {
+      signalrPromise = new Promise((resolve, reject) => {
+        const s = document.createElement("script");
+        s.src = apiBase + "/vendor/signalr.js";
+        s.async = true;
+        s.onload = () => (window.signalR ? resolve(window.signalR) : reject(new Error("signalR missing")));
+        s.onerror = () => reject(new Error("signalR failed to load"));
+        document.head.append(s);
+      });
+    }
+    return signalrPromise;
+  }
+
+  const mine = (p) => p && typeof p === "object" && (!p.sessionId || p.sessionId === state.sessionId);
+
+  async function connect() {
+    try {
+      const sr = await loadSignalR();
+      if (conn) return;
+      const c = new sr.HubConnectionBuilder()
+        .withUrl(apiBase, { accessTokenFactory: () => ensureSession().then(() => state.token) })
+        .withAutomaticReconnect()
+        .configureLogging(sr.LogLevel.None)
+        .build();
+      conn = c;
+      c.on("ChatMessageReceived", (m) => { if (mine(m)) renderMessage(m); });
+      c.on("TypingIndicator", (t) => {
+        if (!mine(t) || t.sender === "visitor") return;
+        if (t.isTyping) showTyping("agent"); else hideTyping("agent");
+      });
+      c.on("SessionUpdated", (u) => {
+        if (!mine(u)) return;
+        if (u.agentName) state.agentName = String(u.agentName);
+        if (u.status) setStatus(u.status);
+      });
+      c.onreconnecting(() => { live = false; schedulePoll(0); });
+      c.onreconnected(() => { live = true; schedulePoll(); catchUp().catch(() => {}); });
+      c.onclose(() => { if (conn === c) { conn = null; live = false; schedulePoll(0); } });
+      await c.start();
+      if (conn !== c) return;
+      live = true;
+      schedulePoll();
+      catchUp().catch(() => {}); // anything sent between the history fetch and the connection
+    } catch (_) {
+      conn = null;
+      live = false;
+      schedulePoll(); // no real time here (blocked script, no SignalR configured): poll instead
+    }
+  }
+
+  function restartRealtime() {
+    const old = conn;
+    conn = null;
+    live = false;
+    if (old) old.stop().catch(() => {});
+    if (state.opened) connect();
+  }
+
+  // --- sending --------------------------------------------------------------------------------
+  const uuid = () => (crypto.randomUUID ? crypto.randomUUID()
+    : "10000000-1000-4000-8000-100000000000".replace(/[018]/g, (c) =>
+      (c ^ (crypto.getRandomValues(new Uint8Array(1))[0] & (15 >> (c / 4)))).toString(16)));
+
+  async function sendMessage() {
+    const text = ui.input.value;
+    if (state.sending || !text.trim() || state.status === "closed") return;
+    if (text.length > MAX_CHARS) {
+      showError(new ApiError(413, "", "Messages can be at most " + MAX_CHARS + " characters."));
+      return;
+    }
+    const key = retry && retry.text === text ? retry.key : uuid();
+    retry = { text, key };
+    hideError();
+    stopVisitorTyping();
+    state.sending = true;
+    ui.input.value = "";
+    autoSize();
+    updateComposer();
+    const bubble = el("div", { class: "msg visitor pending" }, el("span", { class: "who vh", text: "You" }),
+      document.createTextNode(text));
+    pending = { text, el: bubble };
+    ui.log.append(bubble);
+    scrollDown();
+    if (state.status === "open") showTyping("bot");
+    try {
+      const res = await api("POST", "/chat", () => ({ message: text, sessionId: state.sessionId }),
+        { "Idempotency-Key": key });
+      const b = res.body;
+      retry = null;
+      if (pending && pending.el === bubble && b.message) pending.text = b.message.text;
+      if (b.agentName) state.agentName = String(b.agentName);
+      renderMessage(b.message);
+      if (b.reply) renderMessage(b.reply);
+      setStatus(res.status === 202 ? b.sessionStatus || "claimed" : b.status);
+    } catch (err) {
+      if (pending && pending.el === bubble) { bubble.remove(); pending = null; }
+      // Give the text back so the visitor can retry without retyping.
+      if (!ui.input.value) ui.input.value = text;
+      else if (!ui.input.value.includes(text)) ui.input.value = text + "\n" + ui.input.value;
+      autoSize();
+      if (err.status === 409) {
+        setStatus("closed");
+        showError(new ApiError(409, "", err.detail || "This conversation is closed. Start a new one to keep chatting."));
+      } else {
+        showError(err);
+      }
+    } finally {
+      state.sending = false;
+      if (typingWho === "bot") hideTyping("bot");
+      updateComposer();
+      if (pending && pending.el === bubble) { pending.el.classList.remove("pending"); pending = null; }
+    }
+  }
+
+  let handingOff = false;
+  async function requestHandoff() {
+    hideError();
+    if (handingOff) return;
+    handingOff = true;
+    try {
+      const res = await api("POST", "/chat/handoff", () => ({ sessionId: state.sessionId }));
+      renderMessage(res.body.message);
+      setStatus(res.body.status || "human_requested");
+    } catch (err) {
+      showError(err);
+    } finally {
+      handingOff = false;
+    }
+  }
+
+  async function startOver() {
+    hideError();
+    state.sessionId = state.token = state.expiresAt = null;
+    state.agentName = "";
+    saveSession();
+    clearMessages();
+    setStatus("open");
+    try {
+      await ensureSession();
+      ui.input.focus();
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  // The agent sees "typing..." only while someone owns the conversation.
+  let typingSent = false;
+  let typingIdle = 0;
+  function noteVisitorTyping() {
+    if (state.status !== "claimed" || !state.sessionId) return;
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(stopVisitorTyping, TYPING_IDLE_MS);
+    if (!typingSent) {
+      typingSent = true;
+      api("POST", "/chat/typing", () => ({ sessionId: state.sessionId, isTyping: true })).catch(() => {});
+    }
+  }
+  function stopVisitorTyping() {
+    clearTimeout(typingIdle);
+    if (!typingSent) return;
+    typingSent = false;
+    api("POST", "/chat/typing", () => ({ sessionId: state.sessionId, isTyping: false })).catch(() => {});
+  }
+
+  // --- open / close ---------------------------------------------------------------------------
+  async function openPanel(focus = true) {
+    state.open = true;
+    store.set("sessionStorage", openKey, true);
+    ui.panel.hidden = false;
+    ui.launcher.setAttribute("aria-expanded", "true");
+    applyConfig();
+    state.unread = 0;
+    ui.badge.hidden = true;
+    if (focus) ui.input.focus();
+    scrollDown();
+    const first = !state.opened;
+    state.opened = true;
+    try {
+      if (first && !state.sessionId) await ensureSession();
+      else await catchUp();
+      showGreeting();
+      if (first) connect(); else schedulePoll();
+    } catch (err) {
+      showGreeting();
+      showError(err);
+      if (first && state.sessionId) connect(); else schedulePoll(POLL_ERROR_MS);
+    }
+  }
+
+  function closePanel(returnFocus = true) {
+    state.open = false;
+    store.set("sessionStorage", openKey, null);
+    ui.panel.hidden = true;
+    ui.launcher.setAttribute("aria-expanded", "false");
+    applyConfig();
+    schedulePoll();
+    stopVisitorTyping();
+    if (returnFocus) ui.launcher.focus();
+  }
+
+  function autoSize() {
+    ui.input.style.height = "auto";
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, 120) + "px";
+  }
+
+  ui.launcher.addEventListener("click", () => (state.open ? closePanel() : openPanel()));
+  ui.close.addEventListener("click", () => closePanel());
+  ui.panel.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.stopPropagation();
+      closePanel();
+    }
+  });
+  ui.input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      sendMessage();
+    }
+  });
+  ui.input.addEventListener("input", () => { autoSize(); updateComposer(); noteVisitorTyping(); });
+  ui.send.addEventListener("click", sendMessage);
+  ui.handoff.addEventListener("click", requestHandoff);
+  ui.restart.addEventListener("click", startOver);
+  ui.errorClose.addEventListener("click", () => { hideError(); ui.input.focus(); });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && state.open && state.sessionId) catchUp().catch(() => {});
+  });
+
+  const mount = () => {
+    document.body.append(host);
+    applyConfig();
+    setStatus("open");
+    if (store.get("sessionStorage", openKey)) openPanel(false); // stay open across page navigations
+  };
+  if (document.body) mount();
+  else document.addEventListener("DOMContentLoaded", mount);
+})();

@@ -1,0 +1,280 @@
+"""Visitor chat over real HTTP on Azurite: tokens, the offline bot, replays, handoff, guards, bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+
+import httpx
+import jwt
+import pytest
+
+from devhost.azurite import Azurite
+from tests.conftest import Host
+from tests.support import (
+    WEBSITE,
+    Visitor,
+    deployment_record,
+    history,
+    new_visitor,
+    say,
+    session_header,
+    set_session,
+    stored_messages,
+)
+
+
+def test_widget_session_is_refused_to_other_websites(api: httpx.Client) -> None:
+    refused = api.post("/widget/session", json={}, headers={"Origin": "https://evil.example"})
+    assert refused.status_code == 403
+    assert "access-control-allow-origin" not in refused.headers
+    preflight = api.options("/widget/session", headers={"Origin": WEBSITE, "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == WEBSITE
+    assert "idempotency-key" in preflight.headers["access-control-allow-headers"]
+    issued = api.post("/widget/session", json={}, headers={"Origin": WEBSITE})
+    assert issued.status_code == 201
+    assert issued.headers["access-control-allow-origin"] == WEBSITE
+    body = issued.json()
+    assert {"sessionId", "token", "expiresAt", "status", "config"} <= body.keys()
+    assert jwt.decode(body["token"], options={"verify_signature": False})["sub"] == body["sessionId"]
+
+
+def test_a_conversation_with_the_offline_bot(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    answer = say(api, visitor, "How long does shipping take?")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "open" and body["handoff"] is False
+    assert "3 to 5 business days" in body["reply"]["text"]
+    assert body["message"]["text"] == "How long does shipping take?"
+    unknown = say(api, visitor, "Can you repair my quantum flux capacitor?").json()
+    assert unknown["status"] == "open"
+    assert "person" in unknown["reply"]["text"].lower()  # honest, and offers a human
+    shown = history(api, visitor)
+    assert [m["sender"] for m in shown["messages"]] == ["visitor", "bot", "visitor", "bot"]
+    assert [m["seq"] for m in shown["messages"]] == [1, 2, 3, 4]
+    assert history(api, visitor, after=2)["messages"][0]["seq"] == 3
+    assert len(stored_messages(azurite, visitor.session_id)) == 4
+    header = session_header(azurite, visitor.session_id)
+    assert header["costMicroUsd"] == 0 and header["aiCalls"] == 2  # offline costs nothing
+
+
+def test_asking_for_a_person_hands_off(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    body = say(api, visitor, "I want to talk to a real person please").json()
+    assert body["handoff"] is True and body["status"] == "human_requested"
+    assert session_header(azurite, visitor.session_id)["status"] == "human_requested"
+    explicit = new_visitor(api)
+    pressed = api.post("/chat/handoff", json={"sessionId": explicit.session_id}, headers=explicit.auth)
+    assert pressed.status_code == 200 and pressed.json()["status"] == "human_requested"
+    assert pressed.json()["message"]["sender"] == "bot"
+
+
+def test_idempotent_replay_returns_the_first_answer_and_stores_once(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    key = str(uuid.uuid4())
+    first = say(api, visitor, "What is your return policy?", **{"Idempotency-Key": key})
+    again = say(api, visitor, "What is your return policy?", **{"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert len(stored_messages(azurite, visitor.session_id)) == 2
+
+
+def test_claimed_session_queues_for_the_agent(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    say(api, visitor, "hello")
+    set_session(azurite, visitor.session_id, status="claimed", claimedBy="agent-oid", claimedByName="Dana")
+    response = say(api, visitor, "Are you there?")
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued-for-agent"
+    senders = [m["sender"] for m in history(api, visitor)["messages"]]
+    assert senders == ["visitor", "bot", "visitor"]  # stored, and the bot stayed silent
+
+
+def test_closed_session_refuses_new_messages(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    set_session(azurite, visitor.session_id, status="closed")
+    response = say(api, visitor, "hello?")
+    assert response.status_code == 409
+    assert stored_messages(azurite, visitor.session_id) == []
+
+
+def _forge(azurite: Azurite, session_id: str, *, expires_in: int) -> str:
+    record = deployment_record(azurite)
+    now = int(time.time())
+    claims = {
+        "sub": session_id,
+        "aud": "supportdesk-visitor",
+        "iss": record["deploymentId"],
+        "iat": now - 100,
+        "exp": now + expires_in,
+    }
+    return jwt.encode(claims, record["signingSecret"], algorithm="HS256")
+
+
+def test_tokens_are_refused_when_missing_expired_tampered_or_for_another_session(
+    api: httpx.Client, azurite: Azurite
+) -> None:
+    visitor, other = new_visitor(api), new_visitor(api)
+    body = {"message": "hi", "sessionId": visitor.session_id}
+    assert api.post("/chat", json=body).status_code == 401
+    assert api.post("/chat", json=body, headers={"Authorization": "Basic abc"}).status_code == 401
+    expired = _forge(azurite, visitor.session_id, expires_in=-3600)
+    refused = api.post("/chat", json=body, headers={"Authorization": f"Bearer {expired}"})
+    assert refused.status_code == 401 and refused.json()["type"].endswith("token-expired")
+    head, payload, signature = visitor.token.split(".")
+    tampered_payload = jwt.utils.base64url_encode(
+        json.dumps({**jwt.decode(visitor.token, options={"verify_signature": False}), "sub": other.session_id}).encode()
+    ).decode()
+    for forged in (f"{head}.{payload}.{signature[:-2]}AA", f"{head}.{tampered_payload}.{signature}"):
+        assert api.post("/chat", json=body, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    none_alg = jwt.encode({"sub": visitor.session_id}, key=None, algorithm="none")
+    assert api.post("/chat", json=body, headers={"Authorization": f"Bearer {none_alg}"}).status_code == 401
+    wrong = api.post("/chat", json={"message": "hi", "sessionId": other.session_id}, headers=visitor.auth)
+    assert wrong.status_code == 401
+    assert api.get(f"/chat/{other.session_id}/messages", headers=visitor.auth).status_code == 401
+    assert stored_messages(azurite, visitor.session_id) == stored_messages(azurite, other.session_id) == []
+
+
+def test_an_expired_token_can_be_renewed_for_its_own_session(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    expired = _forge(azurite, visitor.session_id, expires_in=-60)
+    renewed = api.post(
+        "/widget/session",
+        json={"sessionId": visitor.session_id},
+        headers={"Origin": WEBSITE, "Authorization": f"Bearer {expired}"},
+    )
+    assert renewed.status_code == 201 and renewed.json()["sessionId"] == visitor.session_id
+    fresh = Visitor(visitor.session_id, renewed.json()["token"])
+    assert say(api, fresh, "hello").status_code == 200
+    other = new_visitor(api)
+    stolen = api.post(
+        "/widget/session",
+        json={"sessionId": other.session_id},
+        headers={"Origin": WEBSITE, "Authorization": f"Bearer {expired}"},
+    )
+    assert stolen.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "field"),
+    [
+        (b"{nope", {}, 400, None),
+        (json.dumps({"message": ""}).encode(), {}, 422, "message"),
+        (json.dumps({"message": "   "}).encode(), {}, 422, "message"),
+        (json.dumps({"message": "x" * 4001}).encode(), {}, 422, "message"),
+        (json.dumps({"message": 42}).encode(), {}, 422, "message"),
+        (json.dumps({"message": "x" * 70_000}).encode(), {}, 413, None),
+        (b"message=hi", {"content-type": "text/plain"}, 415, None),
+    ],
+)
+def test_bad_input_is_a_clear_problem_and_stores_nothing(
+    api: httpx.Client, azurite: Azurite, content: bytes, headers: dict, status: int, field: str | None
+) -> None:
+    visitor = new_visitor(api)
+    response = api.post(
+        "/chat", content=content, headers={"content-type": "application/json", **visitor.auth, **headers}
+    )
+    assert response.status_code == status, response.text
+    problem = response.json()
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert problem["status"] == status and problem["correlationId"]
+    if field:
+        assert field in [error["field"] for error in problem["errors"]]
+    assert stored_messages(azurite, visitor.session_id) == []
+
+
+def test_streaming_sends_the_reply_in_pieces(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    response = api.post(
+        "/chat",
+        json={"message": "What is your return policy?"},
+        headers={**visitor.auth, "Accept": "text/event-stream"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    lines = [line[6:] for line in response.text.splitlines() if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    events = [json.loads(line) for line in lines[:-1]]
+    deltas = [e["text"] for e in events if e["type"] == "delta"]
+    done = events[-1]
+    assert done["type"] == "done" and len(deltas) > 1
+    assert "".join(deltas) == done["reply"]["text"]
+    assert "30 days" in done["reply"]["text"]
+    assert len(stored_messages(azurite, visitor.session_id)) == 2
+
+
+def test_guards_hand_off_instead_of_calling_the_llm(azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    capped = start_host(
+        {
+            "AzureWebJobsStorage": azurite.connection_string,
+            "ALLOWED_ORIGINS": WEBSITE,
+            "MAX_AI_CALLS_PER_SESSION_DAY": "2",
+        }
+    )
+    with capped.client() as api:
+        visitor = new_visitor(api)
+        assert say(api, visitor, "hello").json()["status"] == "open"
+        assert say(api, visitor, "shipping?").json()["status"] == "open"
+        third = say(api, visitor, "and returns?").json()
+        assert third["handoff"] is True and third["status"] == "human_requested"
+        assert session_header(azurite, visitor.session_id)["aiCalls"] == 2
+    off = start_host(
+        {"AzureWebJobsStorage": azurite.connection_string, "ALLOWED_ORIGINS": WEBSITE, "BOT_ENABLED": "false"}
+    )
+    with off.client() as api:
+        visitor = new_visitor(api)
+        first = say(api, visitor, "hello").json()
+        assert first["handoff"] is True and first["status"] == "human_requested"
+        assert session_header(azurite, visitor.session_id)["aiCalls"] == 0
+
+
+def test_deployment_cap(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    host = start_host(
+        {
+            "AzureWebJobsStorage": fresh_azurite.connection_string,
+            "ALLOWED_ORIGINS": WEBSITE,
+            "MAX_AI_CALLS_PER_DAY": "1",
+        }
+    )
+    with host.client() as api:
+        first, second = new_visitor(api), new_visitor(api)
+        assert say(api, first, "hello").json()["handoff"] is False
+        assert say(api, second, "hello").json()["handoff"] is True
+
+
+def test_abusive_rates_get_429(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    host = start_host(
+        {
+            "AzureWebJobsStorage": fresh_azurite.connection_string,
+            "ALLOWED_ORIGINS": WEBSITE,
+            "CHAT_MESSAGES_PER_MINUTE": "3",
+            "WIDGET_SESSIONS_PER_MINUTE": "2",
+        }
+    )
+    with host.client() as api:
+        visitor = new_visitor(api)
+        statuses = [say(api, visitor, f"message {i}").status_code for i in range(5)]
+        assert statuses[:3] == [200, 200, 200] and 429 in statuses[3:]
+        limited = say(api, visitor, "again")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        sessions = [api.post("/widget/session", json={}, headers={"Origin": WEBSITE}).status_code for _ in range(3)]
+        assert 429 in sessions
+
+
+def test_storage_outage_is_503_not_500(start_host: Callable[..., Host]) -> None:
+    from devhost.processes import free_port
+
+    dead = free_port()
+    conn = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;"
+    )
+    host = start_host({"AzureWebJobsStorage": conn, "ALLOWED_ORIGINS": WEBSITE})
+    with host.client() as api:
+        response = api.post("/widget/session", json={}, headers={"Origin": WEBSITE})
+        assert response.status_code == 503
+        assert response.headers["retry-after"]
