@@ -133,19 +133,19 @@ async def post_message(session_id: str, text: str, idempotency_key: str | None) 
         raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
     _check_rate(session_id)
     if session.status == CLAIMED:
-        return await _queue_for_agent(session_id, text, key)
+        return await _queue_for_agent(session_id, text, key, session)
 
     settings = get_settings()
     reason = "asked" if asks_for_human(text) else await guards.refusal(session, settings)
     if reason is not None and session.status == OPEN:
-        return await _hand_off(session_id, text, key, GUARD_TEXT.get(reason, HANDOFF_TEXT))
+        return await _hand_off(session_id, text, key, GUARD_TEXT.get(reason, HANDOFF_TEXT), session)
     if reason is not None:  # already waiting for a person: keep the message, don't call the LLM
-        return await _store_only(session_id, text, key)
+        return await _store_only(session_id, text, key, session)
 
     history = await _history(repo, session)
     reply = await get_provider().reply(history, text)
     guards.count_call()
-    return await _store_turn(session_id, text, key, reply)
+    return await _store_turn(session_id, text, key, reply, session)
 
 
 async def _history(repo: ChatRepository, session: Session) -> list[ChatTurn]:
@@ -160,7 +160,7 @@ def _replay(key: str | None, status: int, body: dict[str, Any]) -> Replay | None
     return Replay(key, status, body) if key else None
 
 
-async def _queue_for_agent(session_id: str, text: str, key: str | None) -> TurnResult:
+async def _queue_for_agent(session_id: str, text: str, key: str | None, loaded: Session | None = None) -> TurnResult:
     result: dict[str, TurnResult] = {}
 
     def decide(session: Session) -> Change:
@@ -170,11 +170,11 @@ async def _queue_for_agent(session_id: str, text: str, key: str | None) -> TurnR
         result["turn"] = TurnResult(202, _queued_body(session, visitor))
         return Change([visitor], _replay(key, 202, result["turn"].body), actor="visitor")
 
-    await sessions.apply(session_id, decide)
+    await sessions.apply(session_id, decide, loaded=loaded)
     return result["turn"]
 
 
-async def _store_only(session_id: str, text: str, key: str | None) -> TurnResult:
+async def _store_only(session_id: str, text: str, key: str | None, loaded: Session | None = None) -> TurnResult:
     result: dict[str, TurnResult] = {}
 
     def decide(session: Session) -> Change:
@@ -184,11 +184,13 @@ async def _store_only(session_id: str, text: str, key: str | None) -> TurnResult
         result["turn"] = TurnResult(status, body)
         return Change([visitor], _replay(key, status, body), actor="visitor")
 
-    await sessions.apply(session_id, decide)
+    await sessions.apply(session_id, decide, loaded=loaded)
     return result["turn"]
 
 
-async def _hand_off(session_id: str, text: str, key: str | None, notice: str) -> TurnResult:
+async def _hand_off(
+    session_id: str, text: str, key: str | None, notice: str, loaded: Session | None = None
+) -> TurnResult:
     result: dict[str, TurnResult] = {}
 
     def decide(session: Session) -> Change:
@@ -201,7 +203,7 @@ async def _hand_off(session_id: str, text: str, key: str | None, notice: str) ->
         result["turn"] = TurnResult(200, _body(session, visitor, bot, True))
         return Change([visitor, bot], _replay(key, 200, result["turn"].body), actor="visitor")
 
-    await sessions.apply(session_id, decide)
+    await sessions.apply(session_id, decide, loaded=loaded)
     return result["turn"]
 
 
@@ -213,7 +215,9 @@ def _usage(reply: BotReply) -> tuple[int, dict[str, int]]:
     return cost, counters
 
 
-async def _store_turn(session_id: str, text: str, key: str | None, reply: BotReply) -> TurnResult:
+async def _store_turn(
+    session_id: str, text: str, key: str | None, reply: BotReply, loaded: Session | None = None
+) -> TurnResult:
     cost, counters = _usage(reply)
     result: dict[str, TurnResult] = {}
 
@@ -243,7 +247,7 @@ async def _store_turn(session_id: str, text: str, key: str | None, reply: BotRep
         result["turn"] = TurnResult(200, _body(session, visitor, bot, handoff))
         return Change([visitor, bot], _replay(key, 200, result["turn"].body), counters, actor="visitor")
 
-    await sessions.apply(session_id, decide)
+    await sessions.apply(session_id, decide, loaded=loaded)
     return result["turn"]
 
 
@@ -273,7 +277,7 @@ async def stream_message(session_id: str, text: str, idempotency_key: str | None
         raise RuntimeError("the provider's stream ended without a reply")
     reply.latency_ms = reply.latency_ms or int((time.perf_counter() - started) * 1000)
     guards.count_call()
-    turn = await _store_turn(session_id, text, key, reply)
+    turn = await _store_turn(session_id, text, key, reply, session)
     yield {"type": "done", "httpStatus": turn.status, **turn.body}
 
 

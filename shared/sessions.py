@@ -93,14 +93,18 @@ async def load(session_id: str) -> Session:
     return session
 
 
-async def apply(session_id: str, decide: Callable[[Session], Change]) -> Outcome | None:
+async def apply(
+    session_id: str, decide: Callable[[Session], Change], *, loaded: Session | None = None
+) -> Outcome | None:
     """Read the session, let ``decide`` change it, commit atomically; retry when someone else wrote.
 
-    Returns None when ``decide`` raised :class:`Skip`.
+    ``loaded`` is a copy the caller already read: the first attempt starts from it (its ETag still
+    guards the commit), which saves a read on the hot path. Returns None when ``decide`` raised
+    :class:`Skip`.
     """
     repo = ChatRepository()
-    for _ in range(_ATTEMPTS):
-        session = await load(session_id)
+    for attempt in range(_ATTEMPTS):
+        session = loaded.copy() if attempt == 0 and loaded is not None else await load(session_id)
         before = session.copy()
         try:
             change = decide(session)

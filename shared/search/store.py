@@ -235,6 +235,12 @@ async def add_pending(messages: list[Message]) -> None:
 
     client = table_client(tables.SEARCH)
     docs = [to_doc(message) for message in messages]
+    if len(docs) <= 3:
+        # A chat turn's few messages: plain upserts at once cost less than building a batch body.
+        await asyncio.gather(
+            *(storage_call(client.upsert_entity(_pending_entity(doc), mode=UpdateMode.REPLACE)) for doc in docs)
+        )
+        return
     for start in range(0, len(docs), 100):
         operations: list[Any] = [
             ("upsert", _pending_entity(doc), {"mode": UpdateMode.REPLACE}) for doc in docs[start : start + 100]

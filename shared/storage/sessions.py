@@ -10,6 +10,7 @@ The index is written after the session itself; a reader that needs certainty re-
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,17 +76,17 @@ class SessionIndexRepository:
             ("bycost", cost_key(after.cost_micro_usd, after.session_id)),
             (f"status-{after.status}", after.session_id),
         }
-        for pk, rk in new_rows:
-            entity = {"PartitionKey": pk, "RowKey": rk, **fields}
-            await storage_call(self._client.upsert_entity(entity, mode=UpdateMode.REPLACE))
+        # Rows are in different partitions (no batch); writing them at once keeps this one round trip.
+        rows = [{"PartitionKey": pk, "RowKey": rk, **fields} for pk, rk in new_rows]
+        await asyncio.gather(*(storage_call(self._client.upsert_entity(row, mode=UpdateMode.REPLACE)) for row in rows))
         if before is not None:
             old_rows = {
                 ("byactivity", activity_key(before.last_activity_at, before.session_id)),
                 ("bycost", cost_key(before.cost_micro_usd, before.session_id)),
                 (f"status-{before.status}", before.session_id),
             }
-            for pk, rk in old_rows - new_rows:
-                await storage_call(self._client.delete_entity(pk, rk))
+            # Old rows go only after the new ones exist, so a reader never misses the session.
+            await asyncio.gather(*(storage_call(self._client.delete_entity(pk, rk)) for pk, rk in old_rows - new_rows))
 
     async def count_status(self, status: str) -> int:
         """How many sessions are in ``status``."""
