@@ -55,8 +55,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+BENCHMARKS := cold_start widget_size chat_turn realtime admin
+
 bench: setup
-	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor dist .azurite .mypy_cache .ruff_cache test-results

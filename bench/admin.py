@@ -29,11 +29,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.baseline import azurite_first_pages, azurite_point_reads  # noqa: E402
 from devhost.azurite import start_azurite  # noqa: E402
 from devhost.processes import ROOT, free_port, wait_for_port  # noqa: E402
 
 ADMIN_KEY = "sdk_bench-admin-key-0123456789abcdef"
 PER_SESSION = 10
+INDEX = "sessionindex"  # shared.storage.tables.SESSIONS_INDEX
 CONCURRENCY = 48
 _WORDS = (
     "order shipping refund parcel delivery invoice account password login cancel return exchange size colour "
@@ -138,24 +140,6 @@ async def seed(sessions: int, start: datetime, *, chats_too: bool = True) -> Non
     await get_blob_service().close()
 
 
-def azurite_round_trip(connection_string: str, samples: int = 200) -> float:
-    """Median seconds of a point read with the app's async SDK."""
-    from azure.data.tables.aio import TableServiceClient
-
-    async def run() -> float:
-        async with TableServiceClient.from_connection_string(connection_string) as service:
-            table = service.get_table_client("meta")
-            await table.get_entity("deployment", "record")
-            times = []
-            for _ in range(samples):
-                began = time.perf_counter()
-                await table.get_entity("deployment", "record")
-                times.append(time.perf_counter() - began)
-            return statistics.median(times)
-
-    return asyncio.run(run())
-
-
 def timed(client: httpx.Client, path: str, params: dict[str, Any]) -> float:
     """Seconds for one authenticated GET that must succeed."""
     began = time.perf_counter()
@@ -214,7 +198,9 @@ def main() -> None:
         began = time.perf_counter()
         asyncio.run(seed(sessions, datetime.now(UTC) - timedelta(days=6), chats_too=not args.skip_chats))
         print(f"seeded in {time.perf_counter() - began:.0f} s")
-        baseline = azurite_round_trip(azurite.connection_string)
+        baseline = statistics.median(azurite_point_reads(azurite.connection_string))
+        conn = azurite.connection_string
+        raw_pages = {pk: azurite_first_pages(conn, INDEX, pk, 21) for pk in ("bycost", "byactivity")}
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-m", "devhost", "--port", str(port), "--app", args.app, "--settings", "none.json"],
@@ -236,6 +222,8 @@ def main() -> None:
             ]
             for name, path, params, repeat in runs:
                 report(name, [timed(client, path, params) for _ in range(repeat)], baseline)
+            for pk, samples in raw_pages.items():
+                report(f"  (SDK alone: first page of {pk})", samples, baseline)
             report(
                 "GET /sessions/search (50 queries)",
                 [timed(client, "/sessions/search", q) for q in queries(50)],

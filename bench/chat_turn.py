@@ -19,6 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.baseline import azurite_point_reads  # noqa: E402
 from devhost.azurite import start_azurite  # noqa: E402
 from devhost.processes import ROOT, free_port, wait_for_port  # noqa: E402
 
@@ -30,24 +31,6 @@ TURNS_EACH = 10
 
 def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
-
-
-def azurite_round_trip(connection_string: str) -> list[float]:
-    """Point reads of one entity with the same SDK the app uses (async client)."""
-    from azure.data.tables.aio import TableServiceClient
-
-    async def run() -> list[float]:
-        async with TableServiceClient.from_connection_string(connection_string) as service:
-            table = service.get_table_client("meta")
-            await table.get_entity("deployment", "record")
-            samples = []
-            for _ in range(TURNS):
-                started = time.perf_counter()
-                await table.get_entity("deployment", "record")
-                samples.append(time.perf_counter() - started)
-            return samples
-
-    return asyncio.run(run())
 
 
 def timed(client: httpx.Client, method: str, url: str, **kwargs: object) -> tuple[float, httpx.Response]:
@@ -111,7 +94,7 @@ def main() -> None:
                 latency, response = timed(client, "POST", "/chat", json={"message": f"shipping? {i}"}, headers=auth)
                 assert response.status_code == 200, response.text
                 turns.append(latency)
-        round_trip = azurite_round_trip(azurite.connection_string)
+        round_trip = azurite_point_reads(azurite.connection_string, TURNS)
         served, errors, seconds = asyncio.run(concurrent_visitors(base))
     finally:
         host.terminate()

@@ -149,7 +149,7 @@ async def post_message(session_id: str, text: str, idempotency_key: str | None) 
 
 
 async def _history(repo: ChatRepository, session: Session) -> list[ChatTurn]:
-    turns = get_settings().history_turns
+    turns = get_llm_settings().history_turns
     if turns == 0 or session.seq == 0:
         return []
     recent = await repo.messages(session.session_id, after=max(0, session.seq - turns))

@@ -62,7 +62,6 @@ class Settings(BaseSettings):
     visitor_token_renew_days: int = Field(default=30, ge=0, validation_alias="VISITOR_TOKEN_RENEW_DAYS")
     widget_sessions_per_minute: int = Field(default=20, ge=1, validation_alias="WIDGET_SESSIONS_PER_MINUTE")
     chat_messages_per_minute: int = Field(default=30, ge=1, validation_alias="CHAT_MESSAGES_PER_MINUTE")
-    history_turns: int = Field(default=12, ge=0, validation_alias="LLM_HISTORY_TURNS")
     widget_title: str = Field(default="Chat with us", validation_alias="WIDGET_TITLE")
     widget_greeting: str = Field(default="Hi! How can we help you today?", validation_alias="WIDGET_GREETING")
     widget_color: str = Field(default="#2563eb", validation_alias="WIDGET_COLOR")

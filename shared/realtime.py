@@ -29,7 +29,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class RealtimeSettings(BaseSettings):
-    """The SignalR app settings (to be folded into ``shared.config.Settings``)."""
+    """The SignalR app settings (kept with the code that reads them, like the LLM and auth settings)."""
 
     model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore")
 

@@ -127,7 +127,8 @@ class SessionIndexRepository:
         if claimed_by:
             clauses.append("claimedBy eq @claimed")
             parameters["claimed"] = claimed_by
-        query = self._client.query_entities(" and ".join(clauses), parameters=parameters, results_per_page=limit)
+        # One row more than asked tells whether there is a next page without a second request.
+        query = self._client.query_entities(" and ".join(clauses), parameters=parameters, results_per_page=limit + 1)
         rows = await collect(query, limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
