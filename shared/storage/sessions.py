@@ -20,6 +20,9 @@ from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
 
 _MAX_MICRO = 10**15
+# Statuses a session leaves again; their partitions stay small (closed is the whole history).
+_LIVE_STATUSES = frozenset({"open", "human_requested", "claimed"})
+_LIVE_READ_LIMIT = 50_000
 _MAX_TS = 10**13
 
 
@@ -115,9 +118,11 @@ class SessionIndexRepository:
 
         ``idle_since`` keeps only sessions with no activity since that moment.
         """
+        low = max(after or "", activity_key(idle_since, "") if idle_since else "")
+        if status in _LIVE_STATUSES:
+            return await self._live_by_activity(status, claimed_by, limit, low)
         clauses = ["PartitionKey eq 'byactivity'"]
         parameters: dict[str, Any] = {}
-        low = max(after or "", activity_key(idle_since, "") if idle_since else "")
         if low:
             clauses.append("RowKey gt @after")
             parameters["after"] = low
@@ -134,6 +139,27 @@ class SessionIndexRepository:
         rows = rows[:limit]
         cursor = rows[-1]["RowKey"] if more and rows else None
         return [dict(row) for row in rows], cursor
+
+    async def _live_by_activity(
+        self, status: str, claimed_by: str | None, limit: int, low: str
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A live status's own partition, ordered by activity in memory.
+
+        Live sessions are few next to the whole history, so reading their partition beats
+        filtering the ``byactivity`` ordering, which would scan every closed session too.
+        """
+        query = self._client.query_entities("PartitionKey eq @pk", parameters={"pk": f"status-{status}"})
+        keyed = []
+        for row in await collect(query, limit=_LIVE_READ_LIMIT):
+            if claimed_by and row.get("claimedBy") != claimed_by:
+                continue
+            key = activity_key(datetime.fromisoformat(row["lastActivityAt"]), row["sessionId"])
+            if key > low:
+                keyed.append((key, dict(row)))
+        keyed.sort(key=lambda pair: pair[0])
+        more = len(keyed) > limit
+        page = keyed[:limit]
+        return [row for _, row in page], page[-1][0] if more and page else None
 
     async def top_by_cost(self, limit: int, after: str | None = None) -> list[dict[str, Any]]:
         """The most expensive sessions first, continuing after the ``bycost`` RowKey ``after``."""

@@ -183,7 +183,7 @@ def test_listener_timeouts_return_handoffs_to_the_bot_and_close_idle(
 
 
 def _reindex(azurite: Azurite, session_id: str, last_activity: str) -> None:
-    """Put the activity ordering row where a session idle since ``last_activity`` would be."""
+    """Put the activity ordering and status rows where a session idle since ``last_activity`` would be."""
     from shared.storage.sessions import activity_key
 
     index = tables(azurite).get_table_client("sessionindex")
@@ -196,3 +196,6 @@ def _reindex(azurite: Azurite, session_id: str, last_activity: str) -> None:
         "lastActivityAt": last_activity,
     }
     index.create_entity(moved)
+    for row in index.query_entities("RowKey eq @s", parameters={"s": session_id}):
+        if row["PartitionKey"].startswith("status-"):
+            index.update_entity({**dict(row), "lastActivityAt": last_activity})
