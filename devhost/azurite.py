@@ -20,6 +20,7 @@ class Azurite:
     blob_port: int
     queue_port: int
     table_port: int
+    in_memory: bool = True
 
     @property
     def connection_string(self) -> str:
@@ -33,8 +34,12 @@ class Azurite:
         )
 
     def stop(self) -> None:
-        """Stop Azurite."""
-        self.server.stop()
+        """Stop Azurite.
+
+        In memory there is nothing to flush, so it isn't given time to wait for clients that still
+        hold connections open (a test's host outlives its Azurite); on disk it shuts down cleanly.
+        """
+        self.server.stop(timeout=0.5 if self.in_memory else 5.0)
 
 
 def start_azurite(*, location: Path | None = None, ports: tuple[int, int, int] | None = None) -> Azurite:
@@ -58,4 +63,4 @@ def start_azurite(*, location: Path | None = None, ports: tuple[int, int, int] |
     from devhost.processes import wait_for_port
 
     wait_for_port(blob, timeout=15, process=server.process)
-    return Azurite(server, blob, queue, table)
+    return Azurite(server, blob, queue, table, in_memory=location is None)
