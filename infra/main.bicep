@@ -14,6 +14,13 @@ param marketplaceSubscriptionId string = ''
 param aadAppClientId string = ''
 param aadAppTenantId string = subscription().tenantId
 param allowedOrigins string = ''
+@description('Azure OpenAI for the bot; left empty, the bot answers offline from the knowledge text.')
+param azureOpenAiEndpoint string = ''
+@secure()
+param azureOpenAiApiKey string = ''
+param azureOpenAiDeployment string = ''
+@description('FAQ / knowledge the bot answers from.')
+param knowledgeText string = ''
 
 var suffix = uniqueString(resourceGroup().id, name)
 
@@ -42,6 +49,10 @@ module app 'modules/functionapp.bicep' = {
       AAD_APP_TENANT_ID: aadAppTenantId
       ALLOWED_ORIGINS: allowedOrigins
       DEPLOYMENT_ID: 'sd-${suffix}'
+      AZURE_OPENAI_ENDPOINT: azureOpenAiEndpoint
+      AZURE_OPENAI_API_KEY: azureOpenAiApiKey
+      AZURE_OPENAI_DEPLOYMENT: azureOpenAiDeployment
+      KNOWLEDGE_TEXT: knowledgeText
     }
   }
 }
