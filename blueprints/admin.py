@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import azure.functions as func
 from pydantic import BaseModel, Field
 
-from shared import search, teams_setup
+from shared import reports, search, teams_setup
 from shared.admin_auth import clear_cookie_header, require_admin, rotate_key, session_for, sign_in
 from shared.http import Problem, endpoint, json_response, query_int, read_json
 from shared.static_files import PAGE_SECURITY_HEADERS, serve
-from shared.storage.chats import ChatRepository, iso
-from shared.storage.rollups import COUNTERS, RollupRepository, Totals, hour_key
-from shared.storage.sessions import SessionIndexRepository
+from shared.storage.chats import iso
 
 bp = func.Blueprint()
 
 _NO_STORE = {"Cache-Control": "no-store"}
-WINDOWS = {"24h": 24, "7d": 168}
-_DEFAULT_BUCKET = {"24h": 1, "7d": 6}
 _ASSETS = {"dashboard.js": "dashboard.js", "dashboard.css": "dashboard.css"}
 
 
@@ -32,113 +25,15 @@ class SignInIn(BaseModel):
     key: str = Field(min_length=1, max_length=256)
 
 
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(
-        422,
-        f"Query parameter '{field}' {message}.",
-        kind="validation-error",
-        errors=[{"field": field, "message": message}],
-    )
-
-
-# --- pure response shaping --------------------------------------------------------------------
-
-
-def _totals_public(totals: Totals) -> dict[str, Any]:
-    counts = totals.counts
-    return {**totals.tokens_public(), "sessions": counts["sessions"], "messages": counts["messages"],
-            "handoffs": counts["handoffs"]}  # fmt: skip
-
-
-def cost_report(window: str, bucket_hours: int, end: datetime, hours: dict[str, Totals]) -> dict[str, Any]:
-    """Buckets of ``bucket_hours`` over the window ending at ``end`` (an hour boundary); zeros included."""
-    span = WINDOWS[window]
-    start = end - timedelta(hours=span)
-    buckets = [Totals() for _ in range(span // bucket_hours)]
-    total = Totals()
-    for offset in range(span):
-        hour = hours.get(hour_key(start + timedelta(hours=offset)))
-        if hour is None:
-            continue
-        for target in (buckets[offset // bucket_hours], total):
-            for name in COUNTERS:
-                target.counts[name] += hour.counts[name]
-    sessions = total.counts["sessions"]
-    return {
-        "window": window,
-        "bucketHours": bucket_hours,
-        "start": iso(start),
-        "end": iso(end),
-        "buckets": [
-            {"start": iso(start + timedelta(hours=i * bucket_hours)), **_totals_public(bucket)}
-            for i, bucket in enumerate(buckets)
-        ],
-        "totals": {
-            **_totals_public(total),
-            "handoffRate": round(total.counts["handoffs"] / sessions, 4) if sessions else 0,
-        },
-    }
-
-
-def session_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A session-index row as the dashboard lists it."""
-    last = row.get("lastActivityAt", "")
-    try:
-        last = iso(datetime.fromisoformat(last))
-    except ValueError:
-        pass
-    return {
-        "sessionId": row.get("sessionId", ""),
-        "status": row.get("status", ""),
-        "lastActivityAt": last,
-        "costUsd": round(int(getattr(row.get("costMicroUsd"), "value", row.get("costMicroUsd")) or 0) / 1_000_000, 6),
-        "claimedBy": row.get("claimedBy") or None,
-        "messageCount": int(row.get("messageCount") or 0),
-        "preview": row.get("preview", ""),
-    }
-
-
-def _encode_cursor(sort_by: str, row_key: str) -> str:
-    return base64.urlsafe_b64encode(f"{sort_by}|{row_key}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(sort_by: str, cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        kind, _, row_key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().partition("|")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        kind, row_key = "", ""
-    if kind != sort_by or not row_key:
-        raise _invalid("cursor", f"is not a cursor from a previous sortBy={sort_by} page")
-    return row_key
-
-
-async def _by_cost(limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """Most expensive first from the ``bycost`` ordering, continuing after a RowKey."""
-    rows = await SessionIndexRepository().top_by_cost(limit + 1, after)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, rows[-1]["RowKey"] if more and rows else None
-
-
-# --- handlers --------------------------------------------------------------------------------------
-
-
 @bp.route(route="cost", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 async def cost(req: func.HttpRequest) -> func.HttpResponse:
     """Tokens and cost per time bucket over the last 24 h or 7 d, from the hourly rollups."""
     await require_admin(req)
     window = req.params.get("window") or "24h"
-    if window not in WINDOWS:
-        raise _invalid("window", "must be 24h or 7d")
-    bucket_hours = query_int(req, "bucketHours", default=_DEFAULT_BUCKET[window], low=1, high=168)
-    if WINDOWS[window] % bucket_hours:
-        raise _invalid("bucketHours", f"must divide the window's {WINDOWS[window]} hours")
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    hours = await RollupRepository().hours(end - timedelta(hours=WINDOWS[window]), end)
-    return json_response(cost_report(window, bucket_hours, end, hours), headers=_NO_STORE)
+    default_bucket = reports.DEFAULT_BUCKET_HOURS.get(window, 1)
+    bucket_hours = query_int(req, "bucketHours", default=default_bucket, low=1, high=168)
+    return json_response(await reports.cost(window, bucket_hours), headers=_NO_STORE)
 
 
 @bp.route(route="sessions", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -146,22 +41,8 @@ async def cost(req: func.HttpRequest) -> func.HttpResponse:
 async def sessions(req: func.HttpRequest) -> func.HttpResponse:
     """Sessions by cost (most expensive first) or by last activity (newest first), paged."""
     await require_admin(req)
-    sort_by = req.params.get("sortBy") or "cost"
-    if sort_by not in ("cost", "lastActivity"):
-        raise _invalid("sortBy", "must be cost or lastActivity")
     limit = query_int(req, "limit", default=20, low=1, high=200)
-    after = _decode_cursor(sort_by, req.params.get("cursor"))
-    if sort_by == "cost":
-        rows, next_key = await _by_cost(limit, after)
-    else:
-        rows, next_key = await SessionIndexRepository().by_activity(
-            status=None, claimed_by=None, limit=limit, after=after
-        )
-    body = {
-        "sortBy": sort_by,
-        "sessions": [session_row(row) for row in rows],
-        "nextCursor": _encode_cursor(sort_by, next_key) if next_key else None,
-    }
+    body = await reports.sessions(req.params.get("sortBy") or "cost", limit, req.params.get("cursor"))
     return json_response(body, headers=_NO_STORE)
 
 
@@ -180,19 +61,9 @@ async def sessions_search(req: func.HttpRequest) -> func.HttpResponse:
 async def transcript(req: func.HttpRequest) -> func.HttpResponse:
     """One session's header and messages (with tokens and cost), ``?after=`` to continue."""
     await require_admin(req)
-    session_id = req.route_params.get("id", "")
     after = query_int(req, "after", default=0, low=0, high=10**9)
     limit = query_int(req, "limit", default=1000, low=1, high=1000)
-    repo = ChatRepository()
-    session = await repo.get(session_id) if 0 < len(session_id) <= 64 else None
-    if session is None:
-        raise Problem(404, f"No session {session_id}.", kind="session-not-found")
-    messages = await repo.messages(session_id, after=after, limit=limit)
-    body = {
-        "session": session.public(),
-        "messages": [message.transcript() for message in messages],
-        "nextAfter": messages[-1].seq if len(messages) == limit else None,
-    }
+    body = await reports.transcript(req.route_params.get("id", ""), after, limit)
     return json_response(body, headers=_NO_STORE)
 
 

@@ -8,35 +8,18 @@ grace period has run out, agents without a seat this month are refused with 403
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from shared import billing, events, sessions
 from shared.auth.teams import Agent
 from shared.config import get_settings
-from shared.http import Problem
+from shared.http import Problem, decode_cursor, encode_cursor, invalid_query
 from shared.sessions import CLAIMED, CLOSED, Change, Session
 from shared.storage.chats import ChatRepository, iso, utcnow
 from shared.storage.seats import SeatRepository, billing_month
-from shared.storage.sessions import SessionIndexRepository
+from shared.storage.sessions import SessionIndexRepository, listed
 
-
-def _encode_cursor(row_key: str | None) -> str | None:
-    return base64.urlsafe_b64encode(row_key.encode()).decode().rstrip("=") if row_key else None
-
-
-def _decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(
-            422,
-            "The cursor is not valid.",
-            kind="validation-error",
-            errors=[{"field": "cursor", "message": "not a cursor from this API"}],
-        ) from exc
+_QUEUE = "queue"  # the cursor ordering of the agent queue
 
 
 async def list_sessions(
@@ -44,29 +27,15 @@ async def list_sessions(
 ) -> dict[str, Any]:
     """Sessions newest activity first, filtered by status and owner (``me`` = the caller)."""
     if status and status not in sessions.STATUSES:
-        raise Problem(
-            422,
-            f"status must be one of {', '.join(sessions.STATUSES)}.",
-            kind="validation-error",
-            errors=[{"field": "status", "message": "unknown status"}],
-        )
+        raise invalid_query("status", f"must be one of {', '.join(sessions.STATUSES)}")
     owner = agent.oid if claimed_by == "me" else claimed_by
     rows, next_row = await SessionIndexRepository().by_activity(
-        status=status, claimed_by=owner, limit=limit, after=_decode_cursor(cursor)
+        status=status, claimed_by=owner, limit=limit, after=decode_cursor(cursor, _QUEUE)
     )
-    listed = [
-        {
-            "sessionId": row["sessionId"],
-            "status": row["status"],
-            "claimedBy": row.get("claimedBy") or None,
-            "lastActivityAt": row["lastActivityAt"],
-            "messageCount": int(row.get("messageCount", 0)),
-            "costUsd": round(int(row.get("costMicroUsd", 0)) / 1_000_000, 6),
-            "preview": row.get("preview", ""),
-        }
-        for row in rows
-    ]
-    return {"sessions": listed, "nextCursor": _encode_cursor(next_row)}
+    return {
+        "sessions": [listed(row) for row in rows],
+        "nextCursor": encode_cursor(next_row, _QUEUE) if next_row else None,
+    }
 
 
 def _quota_block(status: billing.SeatStatus) -> dict[str, Any]:

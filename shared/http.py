@@ -7,6 +7,8 @@ https://www.rfc-editor.org/rfc/rfc7807
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextvars
 import functools
 import inspect
@@ -204,6 +206,16 @@ def validation_problem(exc: ValidationError) -> Problem:
     return Problem(422, f"Invalid fields: {fields}.", kind="validation-error", errors=errors)
 
 
+def invalid_query(name: str, message: str) -> Problem:
+    """A 422 naming the query parameter ``name``: "Query parameter 'name' <message>."."""
+    return Problem(
+        422,
+        f"Query parameter '{name}' {message}.",
+        kind="validation-error",
+        errors=[{"field": name, "message": message}],
+    )
+
+
 def query_int(req: func.HttpRequest, name: str, *, default: int, low: int, high: int) -> int:
     """An integer query parameter within [low, high], or a 422 naming it."""
     raw = req.params.get(name)
@@ -214,10 +226,24 @@ def query_int(req: func.HttpRequest, name: str, *, default: int, low: int, high:
     except ValueError:
         value = low - 1
     if not low <= value <= high:
-        raise Problem(
-            422,
-            f"Query parameter '{name}' must be an integer from {low} to {high}.",
-            kind="validation-error",
-            errors=[{"field": name, "message": f"must be an integer from {low} to {high}"}],
-        )
+        raise invalid_query(name, f"must be an integer from {low} to {high}")
     return value
+
+
+def encode_cursor(key: str, ordering: str = "") -> str:
+    """An opaque page cursor: the next page continues after ``key`` in ``ordering``."""
+    return base64.urlsafe_b64encode(json.dumps({"k": key, "o": ordering}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, ordering: str = "") -> str | None:
+    """The key inside a cursor made by :func:`encode_cursor` for the same ordering; else a 422."""
+    if not cursor:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        key = data["k"]
+        if not isinstance(key, str) or not key or data.get("o", "") != ordering:
+            raise ValueError("not this ordering's cursor")
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid_query("cursor", "is not a cursor from a previous page of this listing") from exc
+    return key

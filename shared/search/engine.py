@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from shared.http import decode_cursor, encode_cursor
 from shared.search import store
-from shared.search.query import build_match, decode_cursor, encode_cursor, render_snippet
+from shared.search.query import build_match, render_snippet
 from shared.search.segment import Doc, Hit, SegmentReader, memory_segment, query
 
 MAX_LIMIT = 100

@@ -8,15 +8,12 @@ https://www.sqlite.org/fts5.html#full_text_query_syntax
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
-import json
 import re
 import unicodedata
 from dataclasses import dataclass
 
-from shared.http import Problem
+from shared.http import invalid_query
 
 MAX_QUERY_CHARS = 2000
 MAX_TERMS = 16
@@ -65,19 +62,9 @@ def parse_terms(q: str) -> list[Term]:
 def build_match(q: str | None) -> str | None:
     """The FTS5 MATCH expression for ``q``; None when it has no searchable word; 422 when empty."""
     if q is None or not q.strip():
-        raise Problem(
-            422,
-            "Query parameter 'q' must contain a word to search for.",
-            kind="validation-error",
-            errors=[{"field": "q", "message": "must not be empty"}],
-        )
+        raise invalid_query("q", "must contain a word to search for")
     if len(q) > MAX_QUERY_CHARS:
-        raise Problem(
-            422,
-            f"Query parameter 'q' is {len(q)} characters; the limit is {MAX_QUERY_CHARS}.",
-            kind="validation-error",
-            errors=[{"field": "q", "message": f"at most {MAX_QUERY_CHARS} characters"}],
-        )
+        raise invalid_query("q", f"must be at most {MAX_QUERY_CHARS} characters")
     terms = parse_terms(q)
     return " ".join(term.fts() for term in terms) if terms else None
 
@@ -90,27 +77,3 @@ def clean_text(text: str) -> str:
 def render_snippet(raw: str) -> str:
     """HTML-escape a snippet, then turn the markers into ``<mark>`` elements."""
     return html.escape(raw, quote=True).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
-
-
-def encode_cursor(key: str) -> str:
-    """An opaque cursor: results continue below this sort key."""
-    return base64.urlsafe_b64encode(json.dumps({"k": key}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    """The sort key inside ``cursor``; a 422 naming ``cursor`` when it isn't one of ours."""
-    if not cursor:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        key = data["k"]
-        if not isinstance(key, str) or not key:
-            raise ValueError("empty")
-        return key
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
-        raise Problem(
-            422,
-            "Query parameter 'cursor' is not a cursor from a previous page.",
-            kind="validation-error",
-            errors=[{"field": "cursor", "message": "not a valid cursor"}],
-        ) from exc

@@ -3,7 +3,8 @@
 - ``byactivity``: RowKey ``<inverted activity time>-<session id>``, newest first, with status,
   owner and cost, for the agent queue and the dashboard's recent list.
 - ``bycost``: RowKey ``<inverted cost>-<session id>``, most expensive first.
-- ``status-<status>``: RowKey ``<session id>``, for counts such as claimed sessions.
+- ``status-<status>``: RowKey ``<session id>``, for counts (claimed sessions hold seats busy) and
+  for listing the live statuses, whose partitions stay small while ``byactivity`` holds history.
 
 The index is written after the session itself; a reader that needs certainty re-reads the header.
 """
@@ -11,13 +12,16 @@ The index is written after the session itself; a reader that needs certainty re-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared.storage import tables
+from shared.storage.chats import iso, parse_iso
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
+from shared.storage.rollups import as_int
 
 _MAX_MICRO = 10**15
 # Statuses a session leaves again; their partitions stay small (closed is the whole history).
@@ -61,6 +65,22 @@ class IndexedSession:
             "messageCount": self.message_count,
             "preview": self.preview[:200],
         }
+
+
+def listed(row: dict[str, Any]) -> dict[str, Any]:
+    """An ordering row as the agent queue and the dashboard list it (camelCase, dollars, UTC "Z")."""
+    last = row.get("lastActivityAt", "")
+    with contextlib.suppress(ValueError):
+        last = iso(parse_iso(last)) or last
+    return {
+        "sessionId": row.get("sessionId", ""),
+        "status": row.get("status", ""),
+        "claimedBy": row.get("claimedBy") or None,
+        "lastActivityAt": last,
+        "messageCount": as_int(row.get("messageCount")),
+        "costUsd": round(as_int(row.get("costMicroUsd")) / 1_000_000, 6),
+        "preview": row.get("preview", ""),
+    }
 
 
 class SessionIndexRepository:
@@ -161,12 +181,12 @@ class SessionIndexRepository:
         page = keyed[:limit]
         return [row for _, row in page], page[-1][0] if more and page else None
 
-    async def top_by_cost(self, limit: int, after: str | None = None) -> list[dict[str, Any]]:
-        """The most expensive sessions first, continuing after the ``bycost`` RowKey ``after``."""
-        if after is None:
-            query = self._client.query_entities("PartitionKey eq 'bycost'", results_per_page=limit)
-        else:
-            query = self._client.query_entities(
-                "PartitionKey eq 'bycost' and RowKey gt @after", parameters={"after": after}, results_per_page=limit
-            )
-        return [dict(row) for row in await collect(query, limit=limit)]
+    async def by_cost(self, *, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The most expensive sessions first; returns (rows, cursor for the next page)."""
+        clauses, parameters = ["PartitionKey eq 'bycost'"], {}
+        if after:
+            clauses.append("RowKey gt @after")
+            parameters["after"] = after
+        query = self._client.query_entities(" and ".join(clauses), parameters=parameters, results_per_page=limit + 1)
+        rows = [dict(row) for row in await collect(query, limit=limit + 1)]
+        return rows[:limit], rows[limit - 1]["RowKey"] if len(rows) > limit else None
