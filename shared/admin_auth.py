@@ -26,7 +26,7 @@ import azure.functions as func
 from shared import security
 from shared.bootstrap import current_record
 from shared.config import get_settings
-from shared.http import Problem
+from shared.http import Problem, bearer_credential
 from shared.ratelimit import WINDOW_SECONDS, StorageRateLimiter, client_address
 from shared.storage.deployment import DeploymentRecord, DeploymentRepository
 
@@ -111,11 +111,7 @@ def _presented_key(req: func.HttpRequest) -> str | None:
     code = req.params.get("code")
     if code:
         return code
-    authorization = (req.headers.get("authorization") or "").strip()
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
+    return bearer_credential(req.headers.get("authorization"))
 
 
 def _presented_cookie(req: func.HttpRequest) -> str | None:

@@ -206,6 +206,12 @@ def validation_problem(exc: ValidationError) -> Problem:
     return Problem(422, f"Invalid fields: {fields}.", kind="validation-error", errors=errors)
 
 
+def bearer_credential(authorization: str | None) -> str | None:
+    """The credential of an ``Authorization: Bearer <credential>`` header; None when there is none."""
+    scheme, _, credential = (authorization or "").strip().partition(" ")
+    return credential.strip() or None if scheme.lower() == "bearer" else None
+
+
 def invalid_query(name: str, message: str) -> Problem:
     """A 422 naming the query parameter ``name``: "Query parameter 'name' <message>."."""
     return Problem(

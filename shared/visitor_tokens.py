@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from shared.http import Problem
+from shared.http import Problem, bearer_credential
 
 AUDIENCE = "supportdesk-visitor"
 _ALGORITHM = "HS256"
@@ -39,17 +39,21 @@ def issue(session_id: str, *, secret: str, issuer: str, ttl_seconds: int, now: d
     return VisitorToken(session_id, jwt.encode(claims, secret, algorithm=_ALGORITHM), expires)
 
 
+def _refused(detail: str, kind: str) -> Problem:
+    return Problem(401, detail, kind=kind, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
 def bearer(authorization: str | None) -> str:
     """The token of an ``Authorization: Bearer`` header, or a 401 problem."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_credential(authorization)
+    if token is None:
         raise Problem(
             401,
             "Send the visitor token as 'Authorization: Bearer <token>'.",
             kind="missing-token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return token.strip()
+    return token
 
 
 def verify(token: str, *, secret: str, issuer: str, allow_expired_days: int = 0) -> str:
@@ -69,17 +73,7 @@ def verify(token: str, *, secret: str, issuer: str, allow_expired_days: int = 0)
             options={"require": ["exp", "sub", "aud", "iss"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise Problem(
-            401,
-            "The visitor token has expired; renew it.",
-            kind="token-expired",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from exc
+        raise _refused("The visitor token has expired; renew it.", "token-expired") from exc
     except jwt.InvalidTokenError as exc:
-        raise Problem(
-            401,
-            "The visitor token is not valid.",
-            kind="invalid-token",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        ) from exc
+        raise _refused("The visitor token is not valid.", "invalid-token") from exc
     return str(claims["sub"])

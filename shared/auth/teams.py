@@ -22,7 +22,7 @@ import azure.functions as func
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.http import Problem
+from shared.http import Problem, bearer_credential
 
 if TYPE_CHECKING:
     from jwt import PyJWK, PyJWKClient
@@ -287,13 +287,13 @@ def get_validator() -> TeamsTokenValidator:
 
 def bearer_token(req: func.HttpRequest) -> str:
     """The token from ``Authorization: Bearer``; a 401 when absent or not a bearer credential."""
-    header = (req.headers.get("authorization") or "").strip()
-    if not header:
+    header = req.headers.get("authorization")
+    token = bearer_credential(header)
+    if token is None and not (header or "").strip():
         raise _unauthorized("Sign in: send the Teams SSO token as 'Authorization: Bearer <token>'.", "missing-token")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if token is None:
         raise _unauthorized("The Authorization header must be 'Bearer <token>'.", "malformed-token")
-    return token.strip()
+    return token
 
 
 async def authenticate_agent(req: func.HttpRequest, *, validator: TeamsTokenValidator | None = None) -> Agent:
