@@ -10,6 +10,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 setup: $(VENV)/.installed node_modules/.installed static/vendor/.installed local.settings.json
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=)")'
+	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? (console.error("Node 20 or newer is needed"), 1) : 0)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -42,7 +44,7 @@ browser:
 	@command -v chromium >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null); \
-	  else echo "install Debian's chromium package to run browser tests"; fi; }
+	  else echo "browser tests need Chromium: sudo apt-get install chromium (or set CHROMIUM_PATH)"; fi; }
 
 dev: setup
 	$(BIN)/python -m devhost.dev

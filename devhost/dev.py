@@ -55,7 +55,7 @@ def main() -> None:
         servers.append(
             spawn("functions", [sys.executable, "-m", "devhost", "--port", "7071"], port=7071, env=env, timeout=60)
         )
-        _announce()
+        _announce(signalr_port)
         stop.wait()
     finally:
         print("\nstopping the local stack...", flush=True)
@@ -65,7 +65,7 @@ def main() -> None:
             azurite.stop()
 
 
-def _announce() -> None:
+def _announce(signalr_port: int | None) -> None:
     base = "http://localhost:7071/api"
     with contextlib.suppress(OSError):
         urllib.request.urlopen(f"{base}/health", timeout=30).read()  # bootstraps, creating the key
@@ -78,7 +78,7 @@ def _announce() -> None:
         f"  demo page         {base}/demo",
         f"  dashboard         {base}/dashboard?code={key}" if key else f"  dashboard         {base}/dashboard",
         f"  agent console     {base}/agent",
-        "  SignalR emulator  http://localhost:8888",
+        f"  SignalR emulator  http://localhost:{signalr_port}" if signalr_port else "  SignalR           (polling)",
         f"  admin key         {key or '(set by ADMIN_KEY)'}  (also in .admin-key)",
         "Press Ctrl-C to stop.",
     ]

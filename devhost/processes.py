@@ -66,7 +66,13 @@ def spawn(
     timeout: float = 30.0,
     stdout: int | None = None,
 ) -> Server:
-    """Start ``command`` in its own process group and wait until ``port`` accepts."""
+    """Start ``command`` in its own process group and wait until ``port`` accepts.
+
+    A port something else already listens on is refused up front: otherwise the readiness check
+    would talk to that other server while ours dies unseen.
+    """
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        raise RuntimeError(f"{name}: port {port} is already in use; stop whatever listens there first")
     process = subprocess.Popen(
         list(command),
         cwd=cwd,

@@ -22,6 +22,14 @@ pytest_plugins = [
 ]
 
 ADMIN_KEY = "sdk_test-admin-key-0123456789abcdefghijkl"
+# Settings a developer may have exported for their own use; a test host must not inherit them
+# (real LLM calls, another knowledge base, a real SignalR). Empty counts as unset in the app.
+_SCRUBBED = (
+    "ADMIN_KEY", "LLM_PROVIDER", "OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_DEPLOYMENT", "KNOWLEDGE_TEXT", "KNOWLEDGE_FILE", "LLM_PRICES",
+    "SIGNALR_CONNECTION_STRING", "AzureSignalRConnectionString", "PLANS_URL", "PLAN_ID",
+    "AAD_APP_CLIENT_ID", "AAD_APP_TENANT_ID", "MARKETPLACE_METERING_URL", "DEPLOYMENT_ID",
+)  # fmt: skip
 
 
 @dataclass
@@ -63,6 +71,7 @@ def start_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
         folder = tmp_path_factory.mktemp("host")
         log_path = folder / "host.log"
         settings = {
+            **dict.fromkeys(_SCRUBBED, ""),
             "AZURE_FUNCTIONS_ENVIRONMENT": "Development",
             "ADMIN_KEY_FILE": str(folder / "admin-key"),
             "DEVHOST_LOG_LEVEL": "INFO",
