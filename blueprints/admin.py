@@ -9,13 +9,12 @@ from pydantic import BaseModel, Field
 
 from shared import reports, search, teams_setup
 from shared.admin_auth import clear_cookie_header, require_admin, rotate_key, session_for, sign_in
-from shared.http import Problem, endpoint, json_response, query_int, read_json
+from shared.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
 from shared.static_files import PAGE_SECURITY_HEADERS, serve
 from shared.storage.chats import iso
 
 bp = func.Blueprint()
 
-_NO_STORE = {"Cache-Control": "no-store"}
 _ASSETS = {"dashboard.js": "dashboard.js", "dashboard.css": "dashboard.css"}
 
 
@@ -33,7 +32,7 @@ async def cost(req: func.HttpRequest) -> func.HttpResponse:
     window = req.params.get("window") or "24h"
     default_bucket = reports.DEFAULT_BUCKET_HOURS.get(window, 1)
     bucket_hours = query_int(req, "bucketHours", default=default_bucket, low=1, high=168)
-    return json_response(await reports.cost(window, bucket_hours), headers=_NO_STORE)
+    return json_response(await reports.cost(window, bucket_hours), headers=NO_STORE)
 
 
 @bp.route(route="sessions", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -43,7 +42,7 @@ async def sessions(req: func.HttpRequest) -> func.HttpResponse:
     await require_admin(req)
     limit = query_int(req, "limit", default=20, low=1, high=200)
     body = await reports.sessions(req.params.get("sortBy") or "cost", limit, req.params.get("cursor"))
-    return json_response(body, headers=_NO_STORE)
+    return json_response(body, headers=NO_STORE)
 
 
 @bp.route(route="sessions/search", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -53,7 +52,7 @@ async def sessions_search(req: func.HttpRequest) -> func.HttpResponse:
     await require_admin(req)
     limit = query_int(req, "limit", default=20, low=1, high=100)
     body = await search.search(req.params.get("q"), limit=limit, cursor=req.params.get("cursor") or None)
-    return json_response(body, headers=_NO_STORE)
+    return json_response(body, headers=NO_STORE)
 
 
 @bp.route(route="sessions/{id}/transcript", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -64,14 +63,14 @@ async def transcript(req: func.HttpRequest) -> func.HttpResponse:
     after = query_int(req, "after", default=0, low=0, high=10**9)
     limit = query_int(req, "limit", default=1000, low=1, high=1000)
     body = await reports.transcript(req.route_params.get("id", ""), after, limit)
-    return json_response(body, headers=_NO_STORE)
+    return json_response(body, headers=NO_STORE)
 
 
 @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """The admin dashboard page; without credentials a browser gets it with 401 to sign in."""
-    headers = {**PAGE_SECURITY_HEADERS, **_NO_STORE}
+    headers = {**PAGE_SECURITY_HEADERS, **NO_STORE}
     try:
         await require_admin(req)
     except Problem as problem:
@@ -102,7 +101,7 @@ async def ops_session(req: func.HttpRequest) -> func.HttpResponse:
     body = {"method": context.method, "keyVersion": context.key_version, "csrfToken": context.csrf_token or None}
     if context.expires_at:
         body["expiresAt"] = iso(datetime.fromtimestamp(context.expires_at, UTC))
-    return json_response(body, headers=_NO_STORE)
+    return json_response(body, headers=NO_STORE)
 
 
 @bp.route(route="ops/signin", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -111,7 +110,7 @@ async def ops_signin(req: func.HttpRequest) -> func.HttpResponse:
     """Exchange the admin key for a dashboard session cookie: ``{csrfToken, expiresAt}``."""
     body = read_json(req, SignInIn, max_bytes=4096)
     session, cookie = await sign_in(req, body.key)
-    return json_response(session, headers={**_NO_STORE, "Set-Cookie": cookie})
+    return json_response(session, headers={**NO_STORE, "Set-Cookie": cookie})
 
 
 @bp.route(route="ops/signout", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -119,7 +118,7 @@ async def ops_signin(req: func.HttpRequest) -> func.HttpResponse:
 async def ops_signout(req: func.HttpRequest) -> func.HttpResponse:
     """End the dashboard session (the cookie is cleared)."""
     await require_admin(req)
-    return json_response({"signedOut": True}, headers={**_NO_STORE, "Set-Cookie": clear_cookie_header()})
+    return json_response({"signedOut": True}, headers={**NO_STORE, "Set-Cookie": clear_cookie_header()})
 
 
 @bp.route(route="ops/rotate-key", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -128,7 +127,7 @@ async def ops_rotate_key(req: func.HttpRequest) -> func.HttpResponse:
     """A new admin key, shown once; the old key and every dashboard session stop working."""
     context = await require_admin(req)
     body, record = await rotate_key()
-    headers = dict(_NO_STORE)
+    headers = dict(NO_STORE)
     if context.method == "cookie":
         # The dashboard that rotated stays signed in, on a cookie for the new key version.
         session, headers["Set-Cookie"] = session_for(record)
@@ -143,7 +142,7 @@ async def teams_app_package(req: func.HttpRequest) -> func.HttpResponse:
     await require_admin(req)
     body = await teams_setup.package(req.headers.get("host") or "")
     headers = {
-        **_NO_STORE,
+        **NO_STORE,
         "Content-Type": "application/zip",  # explicit: a mimetype alone would gain a text charset
         "Content-Disposition": 'attachment; filename="support-desk-teams-app.zip"',
     }
@@ -155,8 +154,6 @@ async def teams_app_package(req: func.HttpRequest) -> func.HttpResponse:
 async def teams_setup_page(req: func.HttpRequest) -> func.HttpResponse:
     """The admin's step-by-step page for connecting the desk to Teams."""
     await require_admin(req)
-    # Opened with ?code= (not the dashboard cookie): the download link needs the key too.
+    # The dashboard opens this with its cookie; opened with ?code= instead, the zip link carries the key too.
     page = teams_setup.setup_page(req.headers.get("host") or "", req.params.get("code") or "")
-    return func.HttpResponse(
-        page, mimetype="text/html", charset="utf-8", headers={**PAGE_SECURITY_HEADERS, **_NO_STORE}
-    )
+    return func.HttpResponse(page, mimetype="text/html", charset="utf-8", headers={**PAGE_SECURITY_HEADERS, **NO_STORE})

@@ -10,11 +10,10 @@ from shared.auth.teams import authenticate_agent
 from shared.bootstrap import bootstrapped
 from shared.config import get_settings
 from shared.events import AGENTS_GROUP
-from shared.http import Problem, endpoint, json_response, query_int, read_json
+from shared.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
 from shared.realtime import get_realtime
 
 bp = func.Blueprint()
-_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class AgentMessageIn(BaseModel):
@@ -45,7 +44,7 @@ def _session_id(req: func.HttpRequest) -> str:
 async def agent_me(req: func.HttpRequest) -> func.HttpResponse:
     """The signed-in agent's normalised claims."""
     agent = await authenticate_agent(req)
-    return json_response(agent.public(), headers=_NO_STORE)
+    return json_response(agent.public(), headers=NO_STORE)
 
 
 @bp.route(route="agent/negotiate", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -60,7 +59,7 @@ async def agent_negotiate(req: func.HttpRequest) -> func.HttpResponse:
             503, "Real-time messaging is not configured; the console polls instead.", kind="realtime-unavailable"
         )
     await realtime.add_user_to_group(AGENTS_GROUP, agent.oid)
-    return json_response(realtime.negotiate(agent.oid), headers=_NO_STORE)
+    return json_response(realtime.negotiate(agent.oid), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -77,7 +76,7 @@ async def agent_sessions(req: func.HttpRequest) -> func.HttpResponse:
         limit=limit,
         cursor=req.params.get("cursor") or None,
     )
-    return json_response(body, headers=_NO_STORE)
+    return json_response(body, headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/messages", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -87,7 +86,7 @@ async def agent_transcript(req: func.HttpRequest) -> func.HttpResponse:
     """A session's messages after ``?after=``."""
     await authenticate_agent(req)
     after = query_int(req, "after", default=0, low=0, high=10**9)
-    return json_response(await agents.transcript(_session_id(req), after), headers=_NO_STORE)
+    return json_response(await agents.transcript(_session_id(req), after), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/claim", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -96,7 +95,7 @@ async def agent_transcript(req: func.HttpRequest) -> func.HttpResponse:
 async def agent_claim(req: func.HttpRequest) -> func.HttpResponse:
     """Claim a session (seat-gated; atomic)."""
     agent = await authenticate_agent(req)
-    return json_response(await agents.claim(agent, _session_id(req)), headers=_NO_STORE)
+    return json_response(await agents.claim(agent, _session_id(req)), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/message", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -106,7 +105,7 @@ async def agent_message(req: func.HttpRequest) -> func.HttpResponse:
     """The owning agent's reply, pushed to the visitor."""
     agent = await authenticate_agent(req)
     body = read_json(req, AgentMessageIn, max_bytes=get_settings().max_body_bytes)
-    return json_response(await agents.send_message(agent, _session_id(req), body.content), headers=_NO_STORE)
+    return json_response(await agents.send_message(agent, _session_id(req), body.content), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/close", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -115,7 +114,7 @@ async def agent_message(req: func.HttpRequest) -> func.HttpResponse:
 async def agent_close(req: func.HttpRequest) -> func.HttpResponse:
     """Close a session (owning agent only)."""
     agent = await authenticate_agent(req)
-    return json_response(await agents.close(agent, _session_id(req)), headers=_NO_STORE)
+    return json_response(await agents.close(agent, _session_id(req)), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/typing", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -126,4 +125,4 @@ async def agent_typing(req: func.HttpRequest) -> func.HttpResponse:
     agent = await authenticate_agent(req)
     body = read_json(req, TypingIn, max_bytes=1024)
     await agents.typing(agent, _session_id(req), body.isTyping)
-    return json_response({"ok": True}, 202)
+    return json_response({"ok": True}, 202, headers=NO_STORE)

@@ -11,11 +11,10 @@ import azure.functions as func
 
 from shared.auth.devidentity import DevSignIn, dev_tenant_id, get_dev_identity, render_signin_page
 from shared.auth.teams import get_auth_settings
-from shared.http import Problem, endpoint, json_response, read_json, validation_problem
+from shared.http import NO_STORE, Problem, endpoint, json_response, read_json, validation_problem
 
 bp = func.Blueprint()
 
-_NO_STORE = {"Cache-Control": "no-store"}
 _MAX_FORM_BYTES = 4096
 
 
@@ -45,7 +44,7 @@ def _read_form(req: func.HttpRequest) -> DevSignIn:
 async def dev_jwks(req: func.HttpRequest) -> func.HttpResponse:
     """The dev identity's public keys."""
     _require_development()
-    return json_response(get_dev_identity().jwks(), headers=_NO_STORE)
+    return json_response(get_dev_identity().jwks(), headers=NO_STORE)
 
 
 @bp.route(route="dev/signin", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -58,7 +57,7 @@ async def dev_signin(req: func.HttpRequest) -> func.HttpResponse:
         render_signin_page(client_id=settings.client_id, tenant_id=dev_tenant_id(settings)),
         mimetype="text/html",
         charset="utf-8",
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
@@ -68,4 +67,4 @@ async def dev_token(req: func.HttpRequest) -> func.HttpResponse:
     """A token shaped like a Teams SSO token for the posted name and email."""
     _require_development()
     form = _read_form(req)
-    return json_response(get_dev_identity().sign_in(form, settings=get_auth_settings()), headers=_NO_STORE)
+    return json_response(get_dev_identity().sign_in(form, settings=get_auth_settings()), headers=NO_STORE)

@@ -12,7 +12,7 @@ from shared.bootstrap import bootstrapped
 from shared.config import get_settings
 from shared.cors import origin_allowed, own_origin, with_cors
 from shared.health import health_report, storage_ready
-from shared.http import Problem, endpoint, json_response, query_int, read_json
+from shared.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
 from shared.plans import BUILTIN_PLANS
 from shared.ratelimit import StorageRateLimiter, client_address
 from shared.realtime import get_realtime
@@ -21,7 +21,6 @@ from shared.visitor_tokens import bearer
 
 bp = func.Blueprint()
 
-_NO_STORE = {"Cache-Control": "no-store"}
 _CATALOGUE_CACHE = {"Cache-Control": "public, max-age=300"}
 _VISITOR_METHODS = ["POST", "OPTIONS"]
 
@@ -63,14 +62,14 @@ class TypingIn(SessionRef):
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     """Deployment metadata; 503 with ``ok: false`` when Storage is unreachable."""
     ok, body = await health_report()
-    return json_response(body, 200 if ok else 503, headers=_NO_STORE)
+    return json_response(body, 200 if ok else 503, headers=NO_STORE)
 
 
 @bp.route(route="health/live", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 async def health_live(req: func.HttpRequest) -> func.HttpResponse:
     """The worker is up."""
-    return json_response({"status": "live"}, headers=_NO_STORE)
+    return json_response({"status": "live"}, headers=NO_STORE)
 
 
 @bp.route(route="health/ready", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -81,7 +80,7 @@ async def health_ready(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
         {"status": "ready" if ready else "not-ready", "storage": "ok" if ready else "unavailable"},
         200 if ready else 503,
-        headers=_NO_STORE,
+        headers=NO_STORE,
     )
 
 
@@ -91,7 +90,7 @@ async def health_ready(req: func.HttpRequest) -> func.HttpResponse:
 async def plan(req: func.HttpRequest) -> func.HttpResponse:
     """The current plan, seats used and the grace state."""
     status = await billing.seat_status()
-    return json_response(status.public(get_settings().upgrade_url), headers=_NO_STORE)
+    return json_response(status.public(get_settings().upgrade_url), headers=NO_STORE)
 
 
 @bp.route(route="plans", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -138,7 +137,7 @@ async def vendor_script(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def demo_page(req: func.HttpRequest) -> func.HttpResponse:
     """A sample company page with the snippet on it."""
-    return serve(req, "demo.html", max_age=60)
+    return serve(req, "demo.html", max_age=60, extra_headers=PAGE_SECURITY_HEADERS)  # it shows visitors' text
 
 
 @bp.route(route="agent", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -180,7 +179,7 @@ async def widget_session(req: func.HttpRequest) -> func.HttpResponse:
         issued = await chat.renew_session(bearer(req.headers.get("authorization")), body.sessionId)
     else:
         issued = await chat.open_session(req.headers.get("origin") or own_origin(req))
-    return json_response(issued, 201, headers={**_NO_STORE, **verdict.headers()})
+    return json_response(issued, 201, headers={**NO_STORE, **verdict.headers()})
 
 
 @bp.route(route="chat", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
@@ -195,9 +194,9 @@ async def chat_message(req: func.HttpRequest) -> func.HttpResponse:
     key = req.headers.get("idempotency-key")
     if "text/event-stream" in (req.headers.get("accept") or ""):
         events = [event async for event in chat.stream_message(session_id, body.message, key)]
-        return func.HttpResponse(_sse(events), mimetype="text/event-stream", headers=_NO_STORE)
+        return func.HttpResponse(_sse(events), mimetype="text/event-stream", headers=NO_STORE)
     result = await chat.post_message(session_id, body.message, key)
-    return json_response(result.body, result.status, headers=_NO_STORE)
+    return json_response(result.body, result.status, headers=NO_STORE)
 
 
 def _sse(events: list[dict[str, object]]) -> str:
@@ -217,7 +216,7 @@ async def chat_history(req: func.HttpRequest) -> func.HttpResponse:
     """Messages after ``?after=`` for the widget (history on reload, catch-up after reconnect)."""
     session_id = await _visitor(req, req.route_params.get("sessionId"))
     after = query_int(req, "after", default=0, low=0, high=10**9)
-    return json_response(await chat.visitor_messages(session_id, after), headers=_NO_STORE)
+    return json_response(await chat.visitor_messages(session_id, after), headers=NO_STORE)
 
 
 @bp.route(route="chat/handoff", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
@@ -228,7 +227,7 @@ async def chat_handoff(req: func.HttpRequest) -> func.HttpResponse:
     """The visitor asks for a person."""
     body = read_json(req, SessionRef, max_bytes=get_settings().max_body_bytes)
     session_id = await _visitor(req, body.sessionId)
-    return json_response(await chat.request_handoff(session_id), headers=_NO_STORE)
+    return json_response(await chat.request_handoff(session_id), headers=NO_STORE)
 
 
 @bp.route(route="chat/typing", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
@@ -240,7 +239,7 @@ async def chat_typing(req: func.HttpRequest) -> func.HttpResponse:
     body = read_json(req, TypingIn, max_bytes=1024)
     session_id = await _visitor(req, body.sessionId)
     await chat.visitor_typing(session_id, body.isTyping)
-    return json_response({"ok": True}, 202)
+    return json_response({"ok": True}, 202, headers=NO_STORE)
 
 
 @bp.route(route="negotiate", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
@@ -255,7 +254,7 @@ async def negotiate(req: func.HttpRequest) -> func.HttpResponse:
         raise Problem(
             503, "Real-time messaging is not configured; poll for messages instead.", kind="realtime-unavailable"
         )
-    return json_response(realtime.negotiate(session_id), headers=_NO_STORE)
+    return json_response(realtime.negotiate(session_id), headers=NO_STORE)
 
 
 @bp.route(route="{*path}", auth_level=func.AuthLevel.ANONYMOUS)

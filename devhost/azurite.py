@@ -20,7 +20,7 @@ class Azurite:
     blob_port: int
     queue_port: int
     table_port: int
-    in_memory: bool = True
+    in_memory: bool = False  # the safe default: an on-disk store gets time to shut down cleanly
 
     @property
     def connection_string(self) -> str:

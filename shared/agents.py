@@ -67,11 +67,11 @@ async def claim(agent: Agent, session_id: str) -> dict[str, Any]:
                 planId=status.plan.plan_id, seatQuota=status.plan.seat_quota, seatsUsed=status.seats_used,
                 daysOverQuota=status.days_over_quota, gracePeriodDays=status.plan.grace_period_days,
             )  # fmt: skip
-    result: dict[str, Any] = {}
+    latest: dict[str, Session] = {}
 
     def decide(session: Session) -> Change:
-        if session.status == CLAIMED and session.claimed_by == agent.oid:
-            result["alreadyClaimed"] = True
+        latest["session"] = session
+        if session.status == CLAIMED and session.claimed_by == agent.oid:  # our own earlier claim won a race
             raise sessions.Skip()
         if session.status == CLAIMED:
             raise Problem(
@@ -88,12 +88,12 @@ async def claim(agent: Agent, session_id: str) -> dict[str, Any]:
         notice = sessions.new_message(session, "system", f"{session.claimed_by_name} joined the conversation.")
         return Change([notice], actor=f"agent:{agent.oid}")
 
-    outcome = await sessions.apply(session_id, decide)
-    session = outcome.after if outcome else await sessions.load(session_id)
+    outcome = await sessions.apply(session_id, decide, loaded=current)
     if outcome is None:
-        return {"alreadyClaimed": True, "session": session.public()}
+        return {"alreadyClaimed": True, "session": latest["session"].public()}
     await seats.take_seat(month, agent.oid, iso(now))
-    body: dict[str, Any] = {"session": session.public(), **session.public()}
+    public = outcome.after.public()
+    body: dict[str, Any] = {"session": public, **public}
     status = await billing.seat_status()
     if status.exceeded:
         body["quotaStatus"] = _quota_block(status)

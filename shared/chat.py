@@ -24,6 +24,7 @@ from shared.llm import BotReply, ChatTurn, asks_for_human, cost_micro_usd, get_l
 from shared.ratelimit import LocalRateLimiter
 from shared.sessions import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, Change, Session
 from shared.storage.chats import ChatRepository, Message, Replay
+from shared.storage.values import is_safe_key
 from shared.visitor_tokens import issue, verify
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,28 @@ async def authenticate_visitor(token: str, session_id: str | None = None) -> str
     return bound
 
 
+MAX_IDEMPOTENCY_KEY = 100
+
+
+def _refuse_closed(session: Session) -> None:
+    """A visitor can't write to a closed conversation (it may have closed since it was read)."""
+    if session.status == CLOSED:
+        raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
+
+
+def idempotency_key(header: str | None) -> str | None:
+    """The ``Idempotency-Key`` header, or None; a 400 naming it when Storage couldn't keep it."""
+    key = (header or "").strip()
+    if key and not is_safe_key(key, MAX_IDEMPOTENCY_KEY):
+        raise Problem(
+            400,
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters without / \\ # ? or control characters.",
+            kind="invalid-idempotency-key",
+            errors=[{"field": "Idempotency-Key", "message": "not a usable key"}],
+        )
+    return key or None
+
+
 def _check_rate(session_id: str) -> None:
     verdict = _per_session.hit(session_id, get_settings().chat_messages_per_minute)
     verdict.raise_if_refused("messages")
@@ -120,18 +143,17 @@ def _queued_body(session: Session, visitor: Message) -> dict[str, Any]:
     }
 
 
-async def post_message(session_id: str, text: str, idempotency_key: str | None) -> TurnResult:
+async def post_message(session_id: str, text: str, idempotency_key_header: str | None) -> TurnResult:
     """One visitor message: answered by the bot (200), or queued for the owning agent (202)."""
     repo = ChatRepository()
-    key = (idempotency_key or "").strip()[:100] or None
+    key = idempotency_key(idempotency_key_header)
+    _check_rate(session_id)  # before any Storage read: a flood costs no round trips
     if key:
         replay = await repo.replay(session_id, key)
         if replay is not None:
             return TurnResult(replay.status, replay.body)
     session = await sessions.load(session_id)
-    if session.status == CLOSED:
-        raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
-    _check_rate(session_id)
+    _refuse_closed(session)
     if session.status == CLAIMED:
         return await _queue_for_agent(session_id, text, key, session)
 
@@ -164,8 +186,7 @@ async def _queue_for_agent(session_id: str, text: str, key: str | None, loaded: 
     result: dict[str, TurnResult] = {}
 
     def decide(session: Session) -> Change:
-        if session.status == CLOSED:
-            raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
+        _refuse_closed(session)
         visitor = sessions.new_message(session, "visitor", text)
         result["turn"] = TurnResult(202, _queued_body(session, visitor))
         return Change([visitor], _replay(key, 202, result["turn"].body), actor="visitor")
@@ -178,6 +199,7 @@ async def _store_only(session_id: str, text: str, key: str | None, loaded: Sessi
     result: dict[str, TurnResult] = {}
 
     def decide(session: Session) -> Change:
+        _refuse_closed(session)
         visitor = sessions.new_message(session, "visitor", text)
         status = 202 if session.status == CLAIMED else 200
         body = _queued_body(session, visitor) if status == 202 else _body(session, visitor, None, False)
@@ -194,6 +216,7 @@ async def _hand_off(
     result: dict[str, TurnResult] = {}
 
     def decide(session: Session) -> Change:
+        _refuse_closed(session)
         visitor = sessions.new_message(session, "visitor", text)
         if session.status == CLAIMED:
             result["turn"] = TurnResult(202, _queued_body(session, visitor))
@@ -222,17 +245,8 @@ async def _store_turn(
     result: dict[str, TurnResult] = {}
 
     def decide(session: Session) -> Change:
-        visitor = sessions.new_message(session, "visitor", text)
-        if session.status == CLAIMED:  # an agent took over while the bot was thinking
-            result["turn"] = TurnResult(202, _queued_body(session, visitor))
-            return Change([visitor], _replay(key, 202, result["turn"].body), actor="visitor")
-        if session.status == CLOSED:
-            raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
-        bot = sessions.new_message(
-            session, "bot", reply.text, model=reply.model, provider=reply.provider,
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-            cost_micro_usd=cost, latency_ms=reply.latency_ms,
-        )  # fmt: skip
+        _refuse_closed(session)
+        # The reply is paid for even if an agent took over meanwhile: its usage always counts.
         session.prompt_tokens += reply.prompt_tokens
         session.completion_tokens += reply.completion_tokens
         session.cost_micro_usd += cost
@@ -241,6 +255,15 @@ async def _store_turn(
             day = guards.today()
             session.ai_calls_today = (session.ai_calls_today if session.ai_calls_day == day else 0) + 1
             session.ai_calls_day = day
+        visitor = sessions.new_message(session, "visitor", text)
+        if session.status == CLAIMED:  # an agent took over while the bot was thinking: drop its reply
+            result["turn"] = TurnResult(202, _queued_body(session, visitor))
+            return Change([visitor], _replay(key, 202, result["turn"].body), counters, actor="visitor")
+        bot = sessions.new_message(
+            session, "bot", reply.text, model=reply.model, provider=reply.provider,
+            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+            cost_micro_usd=cost, latency_ms=reply.latency_ms,
+        )  # fmt: skip
         handoff = reply.wants_human and session.status == OPEN
         if handoff:
             sessions.move(session, HUMAN_REQUESTED)
@@ -251,10 +274,12 @@ async def _store_turn(
     return result["turn"]
 
 
-async def stream_message(session_id: str, text: str, idempotency_key: str | None) -> AsyncIterator[dict[str, Any]]:
+async def stream_message(
+    session_id: str, text: str, idempotency_key_header: str | None
+) -> AsyncIterator[dict[str, Any]]:
     """The streaming turn: events ``delta`` (text pieces) then ``done`` (the stored turn)."""
     repo = ChatRepository()
-    key = (idempotency_key or "").strip()[:100] or None
+    key = idempotency_key(idempotency_key_header)
     session = await sessions.load(session_id)
     plain = (
         session.status != OPEN
@@ -288,9 +313,8 @@ async def request_handoff(session_id: str) -> dict[str, Any]:
     def decide(session: Session) -> Change:
         if session.status in (HUMAN_REQUESTED, CLAIMED):
             result["body"] = {"sessionId": session_id, "status": session.status, "message": None}
-            return Change(actor="visitor")
-        if session.status == CLOSED:
-            raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
+            raise sessions.Skip()  # nothing changes: no write, no derived updates
+        _refuse_closed(session)
         sessions.move(session, HUMAN_REQUESTED)
         notice = sessions.new_message(session, "bot", HANDOFF_TEXT)
         result["body"] = {"sessionId": session_id, "status": session.status, "message": notice.public()}

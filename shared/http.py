@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://supportdesk.dev/problems/"
 CORRELATION_HEADER = "x-correlation-id"
+NO_STORE = {"Cache-Control": "no-store"}  # for every response that carries per-user or live data
 _correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 
 _TITLES = {

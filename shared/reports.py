@@ -91,7 +91,7 @@ async def sessions(sort_by: str, limit: int, cursor: str | None) -> dict[str, An
 async def transcript(session_id: str, after: int, limit: int) -> dict[str, Any]:
     """One session's header and messages (with tokens and cost); ``nextAfter`` continues."""
     repo = ChatRepository()
-    session = await repo.get(session_id) if 0 < len(session_id) <= 64 else None
+    session = await repo.get(session_id)
     if session is None:
         raise Problem(404, f"No session {session_id}.", kind="session-not-found")
     messages = await repo.messages(session_id, after=after, limit=limit)

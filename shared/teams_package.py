@@ -214,7 +214,7 @@ def render_teams_setup_page(
     client_id: str,
     *,
     tenant_id: str = "",
-    package_url: str = "teams/package",
+    package_url: str = "teams-app.zip",
     app_name: str = "Support Desk",
 ) -> str:
     """The admin's step-by-step Teams setup as HTML (every value escaped)."""

@@ -523,7 +523,7 @@
           { kind: "error", link: err.body.upgradeUrl, linkText: "Upgrade the plan" });
       } else if (err.status === 409) {
         const who = err.body.agentName ? " (" + err.body.agentName + ")" : "";
-        banner("claim", err.body.kind === "session-closed" || /closed/i.test(err.detail)
+        banner("claim", String(err.body.type || "").endsWith("/session-closed") || /closed/i.test(err.detail)
           ? "This conversation is already closed." : "This conversation was already claimed by someone else" + who + ".",
         { kind: "error" });
         await loadTranscript(false);

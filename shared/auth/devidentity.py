@@ -178,8 +178,9 @@ textarea{{width:100%;height:7rem;font-size:11px}}</style></head>
 <label for="email">Email</label>
 <input id="email" name="email" type="email" required maxlength="254" value="agent@example.com">
 <button type="submit">Sign in</button></form>
-<p id="result" hidden>Signed in as <strong id="who"></strong>. The token is in sessionStorage
-<code>supportdesk.agentToken</code>:</p><textarea id="token" readonly hidden></textarea>
+<p id="result" hidden>Signed in as <strong id="who"></strong>. The agent console in this tab is
+signed in too (sessionStorage <code>supportdesk-agent-dev-token</code>); the token:</p>
+<textarea id="token" readonly hidden></textarea>
 <script>
 document.getElementById("signin").addEventListener("submit", async (event) => {{
   event.preventDefault();
@@ -188,7 +189,9 @@ document.getElementById("signin").addEventListener("submit", async (event) => {{
     body: JSON.stringify(body)}});
   const data = await response.json();
   if (!response.ok) {{ alert(data.detail || "Sign-in failed"); return; }}
-  sessionStorage.setItem("supportdesk.agentToken", data.accessToken);
+  // The agent console's own key and format, so returning to it finds the sign-in.
+  sessionStorage.setItem("supportdesk-agent-dev-token",
+    JSON.stringify({{token: data.accessToken, expires: Date.now() + data.expiresIn * 1000}}));
   const back = new URLSearchParams(location.search).get("return") || "";
   // Only same-origin paths: an open redirect would hand the token page to anyone.
   if (back.startsWith("/") && !back.startsWith("//") && !back.startsWith("/\\\\")) {{ location.assign(back); return; }}

@@ -83,7 +83,8 @@ class LlmSettings(BaseSettings):
 
     model: str = Field(default="gpt-4o-mini", validation_alias="LLM_MODEL")
     temperature: float = Field(default=0.3, ge=0, le=2, validation_alias="LLM_TEMPERATURE")
-    max_tokens: int = Field(default=500, ge=1, le=32000, validation_alias="LLM_MAX_TOKENS")
+    # A reply is stored in one Table property (64 KiB); 4,000 tokens stay well inside it.
+    max_tokens: int = Field(default=500, ge=1, le=4000, validation_alias="LLM_MAX_TOKENS")
     system_prompt: str = Field(default=DEFAULT_SYSTEM_PROMPT, validation_alias="LLM_SYSTEM_PROMPT")
     timeout_seconds: float = Field(default=20.0, gt=0, validation_alias="LLM_TIMEOUT_SECONDS")
     max_retries: int = Field(default=2, ge=0, le=10, validation_alias="LLM_MAX_RETRIES")

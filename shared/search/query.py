@@ -1,4 +1,4 @@
-"""Turning what an admin types into a safe FTS5 query, plus cursors and snippet rendering (pure).
+"""Turning what an admin types into a safe FTS5 query and rendering snippets (pure).
 
 Every term is sent to FTS5 as a double-quoted string, so nothing the user types is FTS syntax
 (``AND``, ``NEAR``, ``col:``, parentheses, stray quotes are all just text). Terms with no letter or

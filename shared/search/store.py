@@ -9,7 +9,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 import uuid
@@ -24,6 +23,7 @@ from shared.storage import get_blob_service, tables
 from shared.storage.chats import Message, iso
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
+from shared.storage.values import safe_key
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ LOCK_BLOB = "compaction.lock"
 PENDING = "pending"
 MANIFEST_TTL_SECONDS = 2.0
 PENDING_READ_LIMIT = 20_000
-_ROW_KEY_UNSAFE = re.compile(r"[/\\#?\x00-\x1f\x7f]")
 
 _container_ready = False
 _manifest_cache: tuple[float, Manifest] | None = None
@@ -72,7 +71,7 @@ class Manifest:
 
 def doc_key(created_at: str, session_id: str, seq: int) -> str:
     """The sort key of a message (and its pending RowKey): time, then session, then sequence."""
-    return _ROW_KEY_UNSAFE.sub("_", f"{created_at}|{session_id}|{seq:010d}")
+    return safe_key(f"{created_at}|{session_id}|{seq:010d}")
 
 
 def to_doc(message: Message) -> Doc:

@@ -16,7 +16,7 @@ from typing import Any
 from shared.storage import tables
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
-from shared.storage.rollups import as_int
+from shared.storage.values import as_int, is_safe_key, with_int64
 
 HEADER = "session"
 _INT64 = ("costMicroUsd", "promptTokens", "completionTokens")
@@ -39,6 +39,9 @@ def iso(moment: datetime | None) -> str:
 def parse_iso(text: str) -> datetime | None:
     """Inverse of :func:`iso`."""
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+MAX_SESSION_ID = 64
 
 
 def message_row(seq: int) -> str:
@@ -72,7 +75,7 @@ class Session:
 
     def to_entity(self) -> dict[str, Any]:
         """The header entity."""
-        return _typed(
+        return with_int64(
             {
                 "PartitionKey": self.session_id,
                 "RowKey": HEADER,
@@ -93,7 +96,8 @@ class Session:
                 "aiCallsDay": self.ai_calls_day,
                 "aiCallsToday": self.ai_calls_today,
                 "preview": self.preview,
-            }
+            },
+            _INT64,
         )
 
     @classmethod
@@ -170,7 +174,7 @@ class Message:
 
     def to_entity(self) -> dict[str, Any]:
         """The message entity."""
-        return _typed(
+        return with_int64(
             {
                 "PartitionKey": self.session_id,
                 "RowKey": message_row(self.seq),
@@ -187,7 +191,8 @@ class Message:
                 "completionTokens": self.completion_tokens,
                 "costMicroUsd": self.cost_micro_usd,
                 "latencyMs": self.latency_ms,
-            }
+            },
+            _INT64,
         )
 
     @classmethod
@@ -254,15 +259,6 @@ class Replay:
         }
 
 
-def _typed(entity: dict[str, Any]) -> dict[str, Any]:
-    from azure.data.tables import EdmType, EntityProperty
-
-    for name in _INT64:
-        if name in entity:
-            entity[name] = EntityProperty(int(entity[name]), EdmType.INT64)
-    return entity
-
-
 class ChatRepository:
     """Sessions and their messages, written atomically per turn."""
 
@@ -274,9 +270,11 @@ class ChatRepository:
         await storage_call(self._client.create_entity(session.to_entity()))
 
     async def get(self, session_id: str) -> Session | None:
-        """The header, or None."""
+        """The header, or None (also for an id that can't be a session's, such as one from a URL)."""
         from azure.core.exceptions import ResourceNotFoundError
 
+        if not is_safe_key(session_id, MAX_SESSION_ID):
+            return None
         try:
             entity = await storage_call(self._client.get_entity(session_id, HEADER))
         except ResourceNotFoundError:

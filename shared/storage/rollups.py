@@ -15,6 +15,7 @@ from typing import Any
 from shared.storage import tables
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
+from shared.storage.values import as_int, with_int64
 
 _PK = "hour"
 SHARDS = 8
@@ -83,7 +84,7 @@ class RollupRepository:
                 for name, value in increments.items():
                     fresh[name] = value
                 try:
-                    await storage_call(self._client.create_entity(_typed(fresh)))
+                    await storage_call(self._client.create_entity(with_int64(fresh, COUNTERS)))
                     return
                 except ResourceExistsError:
                     continue
@@ -92,7 +93,7 @@ class RollupRepository:
             try:
                 await storage_call(
                     self._client.update_entity(
-                        _typed(dict(entity)),
+                        with_int64(dict(entity), COUNTERS),
                         mode=UpdateMode.REPLACE,
                         etag=entity.metadata["etag"],
                         match_condition=MatchConditions.IfNotModified,
@@ -124,19 +125,3 @@ class RollupRepository:
             for name in COUNTERS:
                 totals.counts[name] += hour.counts[name]
         return totals
-
-
-def as_int(value: Any) -> int:
-    """An integer property; Int64 values may come back wrapped as ``EntityProperty``."""
-    if value is None or value == "":
-        return 0
-    return int(getattr(value, "value", value))
-
-
-def _typed(entity: dict[str, Any]) -> dict[str, Any]:
-    """Store counters as Int64 so token and cost totals never overflow Int32."""
-    from azure.data.tables import EdmType, EntityProperty
-
-    return {
-        key: EntityProperty(as_int(value), EdmType.INT64) if key in COUNTERS else value for key, value in entity.items()
-    }

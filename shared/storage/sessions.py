@@ -12,16 +12,15 @@ The index is written after the session itself; a reader that needs certainty re-
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from shared.storage import tables
-from shared.storage.chats import iso, parse_iso
+from shared.storage.chats import iso, parse_iso, utcnow
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
-from shared.storage.rollups import as_int
+from shared.storage.values import as_int, with_int64
 
 _MAX_MICRO = 10**15
 # Statuses a session leaves again; their partitions stay small (closed is the whole history).
@@ -59,7 +58,7 @@ class IndexedSession:
         return {
             "sessionId": self.session_id,
             "status": self.status,
-            "lastActivityAt": self.last_activity_at.isoformat(),
+            "lastActivityAt": iso(self.last_activity_at),
             "costMicroUsd": self.cost_micro_usd,
             "claimedBy": self.claimed_by,
             "messageCount": self.message_count,
@@ -69,14 +68,11 @@ class IndexedSession:
 
 def listed(row: dict[str, Any]) -> dict[str, Any]:
     """An ordering row as the agent queue and the dashboard list it (camelCase, dollars, UTC "Z")."""
-    last = row.get("lastActivityAt", "")
-    with contextlib.suppress(ValueError):
-        last = iso(parse_iso(last)) or last
     return {
         "sessionId": row.get("sessionId", ""),
         "status": row.get("status", ""),
         "claimedBy": row.get("claimedBy") or None,
-        "lastActivityAt": last,
+        "lastActivityAt": row.get("lastActivityAt", ""),
         "messageCount": as_int(row.get("messageCount")),
         "costUsd": round(as_int(row.get("costMicroUsd")) / 1_000_000, 6),
         "preview": row.get("preview", ""),
@@ -100,7 +96,8 @@ class SessionIndexRepository:
             (f"status-{after.status}", after.session_id),
         }
         # Rows are in different partitions (no batch); writing them at once keeps this one round trip.
-        rows = [{"PartitionKey": pk, "RowKey": rk, **fields} for pk, rk in new_rows]
+        # Int64: a session's cost in micro-dollars passes Int32 at about $2,147.
+        rows = [with_int64({"PartitionKey": pk, "RowKey": rk, **fields}, ("costMicroUsd",)) for pk, rk in new_rows]
         await asyncio.gather(*(storage_call(self._client.upsert_entity(row, mode=UpdateMode.REPLACE)) for row in rows))
         if before is not None:
             old_rows = {
@@ -173,7 +170,7 @@ class SessionIndexRepository:
         for row in await collect(query, limit=_LIVE_READ_LIMIT):
             if claimed_by and row.get("claimedBy") != claimed_by:
                 continue
-            key = activity_key(datetime.fromisoformat(row["lastActivityAt"]), row["sessionId"])
+            key = activity_key(parse_iso(row.get("lastActivityAt", "")) or utcnow(), row["sessionId"])
             if key > low:
                 keyed.append((key, dict(row)))
         keyed.sort(key=lambda pair: pair[0])

@@ -83,6 +83,15 @@ def test_idempotent_replay_returns_the_first_answer_and_stores_once(api: httpx.C
     assert len(stored_messages(azurite, visitor.session_id)) == 2
 
 
+@pytest.mark.parametrize("key", ["a/b", "what?", "x" * 101])
+def test_an_unusable_idempotency_key_is_400_and_stores_nothing(api: httpx.Client, azurite: Azurite, key: str) -> None:
+    visitor = new_visitor(api)
+    response = say(api, visitor, "hello", **{"Idempotency-Key": key})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert stored_messages(azurite, visitor.session_id) == []
+
+
 def test_claimed_session_queues_for_the_agent(api: httpx.Client, azurite: Azurite) -> None:
     visitor = new_visitor(api)
     say(api, visitor, "hello")

@@ -256,6 +256,16 @@ def test_top_sessions_and_transcripts(store_azurite: Azurite, api: httpx.Client)
     assert missing.status_code == 404 and missing.json()["type"].endswith("session-not-found")
 
 
+def test_a_session_costing_more_than_int32_micro_dollars_is_listed(store_azurite: Azurite, api: httpx.Client) -> None:
+    # Past Int32 in micro-dollars ($2,147.48): the orderings must still take the session.
+    at = datetime.now(UTC)
+    expensive = in_storage(
+        store_azurite, lambda: seed_session([("visitor", "big"), ("bot", "costly")], at=at, cost_micro=3_000_000_000)
+    )
+    top = api.get("/sessions", params={"sortBy": "cost", "limit": 1}).json()["sessions"]
+    assert [(s["sessionId"], s["costUsd"]) for s in top] == [(expensive, 3000.0)]
+
+
 def test_sessions_without_cost_sort_last(store_azurite: Azurite, api: httpx.Client) -> None:
     at = datetime.now(UTC) - timedelta(hours=2)
 

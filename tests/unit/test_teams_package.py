@@ -162,7 +162,7 @@ def test_setup_page_has_every_step_and_escapes_values() -> None:
         "accessTokenAcceptedVersion",
         "AAD_APP_CLIENT_ID",
         "AAD_APP_TENANT_ID",
-        'href="teams/package"',
+        'href="teams-app.zip"',
         "Teams admin center",
     ):
         assert needle in page, needle
