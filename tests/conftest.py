@@ -13,6 +13,7 @@ import pytest
 
 from devhost.azurite import Azurite, start_azurite
 from devhost.processes import ROOT, Server, free_port, spawn
+from tests.support import host_env
 
 pytest_plugins = [
     "tests.fixtures.realtime",
@@ -21,7 +22,6 @@ pytest_plugins = [
     "tests.fixtures.browser",
 ]
 
-ADMIN_KEY = "sdk_test-admin-key-0123456789abcdefghijkl"
 # Settings a developer may have exported for their own use; a test host must not inherit them
 # (real LLM calls, another knowledge base, a real SignalR). Empty counts as unset in the app.
 _SCRUBBED = (
@@ -101,30 +101,10 @@ def start_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..
         host.stop()
 
 
-WEBSITE = "https://shop.example"
-KNOWLEDGE = """# Shipping
-Q: How long does shipping take?
-A: Standard shipping takes 3 to 5 business days; express shipping arrives the next day.
-
-Q: What is your return policy?
-A: You can return any unused item within 30 days for a full refund.
-
-# Opening hours
-Our support team is available Monday to Friday, 9:00 to 17:00 CET.
-"""
-
-
 @pytest.fixture(scope="session")
 def app(azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     """The product, on the shared Azurite, with a known admin key, one website and a small FAQ."""
-    return start_host(
-        {
-            "AzureWebJobsStorage": azurite.connection_string,
-            "ADMIN_KEY": ADMIN_KEY,
-            "ALLOWED_ORIGINS": WEBSITE,
-            "KNOWLEDGE_TEXT": KNOWLEDGE,
-        }
-    )
+    return start_host(host_env(azurite))
 
 
 @pytest.fixture()

@@ -13,8 +13,9 @@ from playwright.async_api import Page, expect
 
 from devhost.azurite import Azurite
 from devhost.processes import Server, free_port, spawn
-from tests.conftest import KNOWLEDGE, Host
+from tests.conftest import Host
 from tests.fixtures.browser import PageFactory
+from tests.support import KNOWLEDGE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 

@@ -10,10 +10,9 @@ import pytest
 from playwright.async_api import expect
 
 from devhost.azurite import Azurite, start_azurite
-from tests.conftest import ADMIN_KEY, Host
+from tests.conftest import Host
 from tests.fixtures.browser import RESULTS, PageFactory
-from tests.integration.test_admin import host_env
-from tests.integration.test_cost_and_search import in_storage, seed_session
+from tests.support import ADMIN_KEY, host_env, in_storage, seed_session
 
 pytestmark = pytest.mark.e2e
 MARKUP = '<img src=x onerror="window.__pwned=1"><b>bold claim</b> about my refund'

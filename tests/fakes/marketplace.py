@@ -14,6 +14,7 @@ class FakeMarketplace:
     """Accepts one event per (resource, dimension, hour); a repeat is a 409 Duplicate."""
 
     accepted: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)  # events answered 409 Duplicate
     tokens_issued: int = 0
 
     def handle(self, request: Recorded) -> Reply:
@@ -35,6 +36,7 @@ class FakeMarketplace:
             event = request.json()
             key = (event["resourceId"], event["dimension"], event["effectiveStartTime"])
             if any((e["resourceId"], e["dimension"], e["effectiveStartTime"]) == key for e in self.accepted):
+                self.duplicates.append(event)
                 return json_reply(
                     409,
                     {

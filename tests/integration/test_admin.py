@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from devhost.azurite import Azurite, start_azurite
-from tests.conftest import ADMIN_KEY, KNOWLEDGE, WEBSITE, Host
+from tests.conftest import Host
+from tests.support import ADMIN_KEY, host_env
 
 _addresses = (f"127.0.{a}.{b}" for a, b in itertools.product(range(10, 250), range(2, 250)))
 
@@ -34,17 +35,6 @@ ADMIN_ROUTES = [
     ("GET", "/teams-setup"),
 ]
 CREDENTIALS = ["missing", "wrong-bearer", "wrong-code", "old-bearer", "old-code", "old-cookie", "forged-cookie"]
-
-
-def host_env(azurite: Azurite, **extra: str) -> dict[str, str]:
-    """Settings for an admin test host on ``azurite``."""
-    return {
-        "AzureWebJobsStorage": azurite.connection_string,
-        "ADMIN_KEY": ADMIN_KEY,
-        "ALLOWED_ORIGINS": WEBSITE,
-        "KNOWLEDGE_TEXT": KNOWLEDGE,
-        **extra,
-    }
 
 
 def client(host: Host, *, address: str | None = None) -> httpx.Client:

@@ -10,7 +10,7 @@ import httpx
 
 from devhost.azurite import Azurite
 from tests.conftest import Host
-from tests.support import WEBSITE, history, new_visitor, say, session_header, set_session, tables
+from tests.support import WEBSITE, history, new_visitor, run_timer, say, session_header, set_session, tables
 
 
 def agent_token(api: httpx.Client, name: str) -> dict[str, str]:
@@ -141,11 +141,6 @@ def test_seats_grace_and_block(fresh_azurite: Azurite, start_host: Callable[...,
         assert existing.status_code == 200  # a seat holder this month keeps working
 
 
-def _run_timer(host: Host, name: str) -> None:
-    response = httpx.post(host.base_url.removesuffix("/api") + f"/admin/functions/{name}", json={"input": ""})
-    assert response.status_code == 202, response.text
-
-
 def test_listener_timeouts_return_handoffs_to_the_bot_and_close_idle(
     azurite: Azurite, start_host: Callable[..., Host]
 ) -> None:
@@ -166,7 +161,7 @@ def test_listener_timeouts_return_handoffs_to_the_bot_and_close_idle(
         say(api, idle, "hello")
         old = (datetime.now(UTC) - timedelta(minutes=11)).isoformat()
         set_session(azurite, waiting.session_id, handoffRequestedAt=old)
-        _run_timer(host, "listener_timeouts")
+        run_timer(host, "listener_timeouts")
         assert session_header(azurite, waiting.session_id)["status"] == "open"
         assert "nobody" in history(api, waiting)["messages"][-1]["text"].lower()
         assert session_header(azurite, fresh.session_id)["status"] == "human_requested"
@@ -175,8 +170,8 @@ def test_listener_timeouts_return_handoffs_to_the_bot_and_close_idle(
         stale = (datetime.now(UTC) - timedelta(minutes=61)).isoformat()
         set_session(azurite, idle.session_id, lastActivityAt=stale)
         _reindex(azurite, idle.session_id, stale)
-        _run_timer(host, "listener_timeouts")
-        _run_timer(host, "listener_timeouts")  # a second run (another instance) changes nothing more
+        run_timer(host, "listener_timeouts")
+        run_timer(host, "listener_timeouts")  # a second run (another instance) changes nothing more
         assert session_header(azurite, idle.session_id)["status"] == "closed"
         closing = [m for m in history(api, idle)["messages"] if m["sender"] == "system"]
         assert len(closing) == 1

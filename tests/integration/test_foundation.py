@@ -6,49 +6,39 @@ import concurrent.futures
 from collections.abc import Callable
 
 import httpx
-from azure.data.tables import TableServiceClient
 
 from devhost.azurite import Azurite
 from devhost.processes import free_port
 from shared import security
-from shared.storage import tables
-from tests.conftest import ADMIN_KEY, Host
+from shared.storage import tables as storage_tables
+from tests.conftest import Host
 from tests.fakes.http_server import FakeServer, Recorded, json_reply
+from tests.support import ADMIN_KEY, dead_storage, deployment_record, host_env, tables
 
 
-def _tables(azurite: Azurite) -> TableServiceClient:
-    return TableServiceClient.from_connection_string(azurite.connection_string)
-
-
-def _record(azurite: Azurite) -> dict:
-    return dict(_tables(azurite).get_table_client("meta").get_entity("deployment", "record"))
-
-
-def test_health_reports_the_deployment(api: httpx.Client, azurite: Azurite) -> None:
-    response = api.get("/health")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["ok"] is True
-    assert body["bootstrap"] == {"attempted": True, "result": "succeeded"}
-    assert body["deploymentId"] == _record(azurite)["deploymentId"]
-    # The shared Azurite holds other tests' sessions: count the claimed ones the way an owner would.
-    index = _tables(azurite).get_table_client(tables.SESSIONS_INDEX)
-    claimed = index.query_entities("PartitionKey eq 'status-claimed'")
-    assert body["seat"] == {"activeSessionCount": len(list(claimed)), "lastReportedQuantity": 0}
-    assert {"promptTokens", "completionTokens", "totalTokens", "costUsd"} <= body["tokens"].keys()
-    assert {"version", "startedAt", "marketplaceSubscriptionId"} <= body.keys()
-    assert response.headers["cache-control"] == "no-store"
-    assert api.get("/health/live").status_code == 200
-    assert api.get("/health/ready").json() == {"status": "ready", "storage": "ok"}
+def test_health_reports_the_deployment(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    host = start_host(host_env(fresh_azurite))
+    with host.client() as api:
+        response = api.get("/health")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["ok"] is True
+        assert body["bootstrap"] == {"attempted": True, "result": "succeeded"}
+        assert body["deploymentId"] == deployment_record(fresh_azurite)["deploymentId"]
+        assert body["seat"] == {"activeSessionCount": 0, "lastReportedQuantity": 0}
+        assert {"promptTokens", "completionTokens", "totalTokens", "costUsd"} <= body["tokens"].keys()
+        assert {"version", "startedAt", "marketplaceSubscriptionId"} <= body.keys()
+        assert response.headers["cache-control"] == "no-store"
+        assert api.get("/health/live").status_code == 200
+        assert api.get("/health/ready").json() == {"status": "ready", "storage": "ok"}
+        # A session an agent holds (as the claim path indexes it) counts as active.
+        index = tables(fresh_azurite).get_table_client(storage_tables.SESSIONS_INDEX)
+        index.create_entity({"PartitionKey": "status-claimed", "RowKey": "s-1", "sessionId": "s-1"})
+        assert api.get("/health").json()["seat"]["activeSessionCount"] == 1
 
 
 def test_health_is_503_when_storage_is_unreachable(start_host: Callable[..., Host]) -> None:
-    dead = free_port()
-    conn = (
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        f"BlobEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;"
-    )
-    host = start_host({"AzureWebJobsStorage": conn})
+    host = start_host({"AzureWebJobsStorage": dead_storage()})
     with host.client() as client:
         response = client.get("/health")
         assert response.status_code == 503
@@ -63,7 +53,7 @@ def test_health_is_503_when_storage_is_unreachable(start_host: Callable[..., Hos
 
 def test_admin_key_setting_is_the_key(app: Host, api: httpx.Client, azurite: Azurite) -> None:
     api.get("/health")
-    record = _record(azurite)
+    record = deployment_record(azurite)
     assert security.key_matches(ADMIN_KEY, record["adminKeySalt"], record["adminKeyHash"])
     assert ADMIN_KEY not in str(record)  # only the hash is stored
     assert ADMIN_KEY not in app.log()
@@ -76,7 +66,7 @@ def test_bootstrap_racing_workers_agree_on_one_key(fresh_azurite: Azurite, start
         replies = list(pool.map(lambda i: httpx.get(hosts[i % 2].base_url + "/health", timeout=30), range(8)))
     assert all(reply.status_code == 200 for reply in replies)
     assert len({reply.json()["deploymentId"] for reply in replies}) == 1
-    record = _record(fresh_azurite)
+    record = deployment_record(fresh_azurite)
     announced = [h for h in hosts if (h.log_path.parent / "admin-key").exists()]
     assert len(announced) == 1, "exactly one worker generated and announced the key"
     key = (announced[0].log_path.parent / "admin-key").read_text().strip()

@@ -14,7 +14,7 @@ from shared.storage.seats import billing_month
 from tests.conftest import Host
 from tests.fakes.http_server import FakeServer
 from tests.fakes.marketplace import FakeMarketplace
-from tests.support import tables
+from tests.support import run_timer, tables
 
 
 @dataclass
@@ -28,8 +28,7 @@ class Metered:
 
     def run(self) -> None:
         """Fire the hourly timer now."""
-        url = self.host.base_url.removesuffix("/api") + "/admin/functions/seat_metering"
-        assert httpx.post(url, json={"input": ""}, timeout=60).status_code == 202
+        run_timer(self.host, "seat_metering")
 
     def seats(self, count: int) -> None:
         """Make ``count`` agents hold a seat this month."""
@@ -88,8 +87,7 @@ def test_a_duplicate_counts_as_reported(metered: Metered) -> None:
         {"resourceId": "sub-123", "dimension": "seat", "effectiveStartTime": hour, "quantity": 1.0}
     )
     metered.run()
-    statuses = [r for r in metered.server.requests if r.path.startswith("/api/usageEvent")]
-    assert len(statuses) == 1  # answered 409 Duplicate
+    assert [e["quantity"] for e in metered.market.duplicates] == [1.0]  # the one event was a 409 Duplicate
     assert metered.health_quantity() == 1
     metered.run()
     assert len([r for r in metered.server.requests if r.path.startswith("/api/usageEvent")]) == 1
