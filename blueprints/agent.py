@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import azure.functions as func
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel
 
 from shared import agents
 from shared.auth.teams import authenticate_agent
 from shared.bootstrap import bootstrapped
 from shared.config import get_settings
 from shared.events import AGENTS_GROUP
-from shared.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
+from shared.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
 from shared.realtime import get_realtime
 
 bp = func.Blueprint()
@@ -19,14 +19,7 @@ bp = func.Blueprint()
 class AgentMessageIn(BaseModel):
     """An agent's reply."""
 
-    content: str = Field(min_length=1, max_length=4000)
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain more than whitespace")
-        return value
+    content: MessageText
 
 
 class TypingIn(BaseModel):
@@ -58,7 +51,9 @@ async def agent_negotiate(req: func.HttpRequest) -> func.HttpResponse:
         raise Problem(
             503, "Real-time messaging is not configured; the console polls instead.", kind="realtime-unavailable"
         )
-    await realtime.add_user_to_group(AGENTS_GROUP, agent.oid)
+    if not await realtime.add_user_to_group(AGENTS_GROUP, agent.oid):
+        # Without the group the console would look live yet miss every queue change: let it poll.
+        raise Problem(503, "Real-time messaging is unreachable; the console polls.", kind="realtime-unavailable")
     return json_response(realtime.negotiate(agent.oid), headers=NO_STORE)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 
 import azure.functions as func
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from shared import billing, chat
 from shared.bootstrap import bootstrapped
 from shared.config import get_settings
 from shared.cors import origin_allowed, own_origin, with_cors
 from shared.health import health_report, storage_ready
-from shared.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
+from shared.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
 from shared.plans import BUILTIN_PLANS
 from shared.ratelimit import StorageRateLimiter, client_address
 from shared.realtime import get_realtime
@@ -34,15 +34,8 @@ class WidgetSessionIn(BaseModel):
 class ChatIn(BaseModel):
     """A visitor's message."""
 
-    message: str = Field(min_length=1, max_length=4000)
+    message: MessageText
     sessionId: str | None = Field(default=None, max_length=64)
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must contain more than whitespace")
-        return value
 
 
 class SessionRef(BaseModel):
@@ -171,14 +164,16 @@ async def widget_session(req: func.HttpRequest) -> func.HttpResponse:
         raise Problem(403, "This website is not allowed to use the chat widget.", kind="origin-not-allowed")
     settings = get_settings()
     body = read_json(req, WidgetSessionIn, max_bytes=settings.max_body_bytes)
+    if body.sessionId and req.headers.get("authorization"):
+        # A renewal proves it owns the session, so it isn't counted against new sessions
+        # (visitors behind one address would otherwise lose their chats to a busy minute).
+        issued = await chat.renew_session(bearer(req.headers.get("authorization")), body.sessionId)
+        return json_response(issued, 201, headers=NO_STORE)
     verdict = await StorageRateLimiter().hit(
         "widget-session", client_address(req.headers), settings.widget_sessions_per_minute
     )
     verdict.raise_if_refused("new chat sessions from this address")
-    if body.sessionId and req.headers.get("authorization"):
-        issued = await chat.renew_session(bearer(req.headers.get("authorization")), body.sessionId)
-    else:
-        issued = await chat.open_session(req.headers.get("origin") or own_origin(req))
+    issued = await chat.open_session(req.headers.get("origin") or own_origin(req))
     return json_response(issued, 201, headers={**NO_STORE, **verdict.headers()})
 
 

@@ -16,10 +16,10 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +195,16 @@ def read_json(req: func.HttpRequest, model: type[ModelT], *, max_bytes: int) -> 
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc) from exc
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain more than whitespace")
+    return value
+
+
+# A chat message as visitors and agents send it: 1 to 4000 characters, not only whitespace.
+MessageText = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_not_blank)]
 
 
 def validation_problem(exc: ValidationError) -> Problem:

@@ -7,6 +7,7 @@ official emulator's controller, ``SignalRServiceEmulatorWebApi.cs``).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -168,8 +169,8 @@ async def user_group(request: Request, state: HubState, hub: str) -> Response:
         ttl = float(ttl_text) if ttl_text is not None else None
     except ValueError:
         return _status(400, "ttl must be a number of seconds.")
-    if ttl is not None and ttl < 0:
-        return _status(400, "ttl must not be negative.")
+    if ttl is not None and not (math.isfinite(ttl) and ttl >= 0):
+        return _status(400, "ttl must be a finite, non-negative number of seconds.")
     state.add_user_to_group(hub, group, user, ttl)
     return _status(202)
 

@@ -275,6 +275,11 @@ def test_abusive_rates_get_429(fresh_azurite: Azurite, start_host: Callable[...,
         # The shared counter weighs in the previous minute, so which call is refused first depends on
         # the clock; the last of four sessions in a minute with a limit of two always is.
         assert sessions[0] == 201 and sessions[-1] == 429
+        # Renewing the token of a session the visitor already has is not a new session: never refused.
+        renewed = api.post(
+            "/widget/session", json={"sessionId": visitor.session_id}, headers={"Origin": WEBSITE, **visitor.auth}
+        )
+        assert renewed.status_code == 201 and renewed.json()["sessionId"] == visitor.session_id
 
 
 def test_storage_outage_is_503_not_500(start_host: Callable[..., Host]) -> None:
