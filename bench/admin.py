@@ -80,13 +80,13 @@ async def seed(sessions: int, start: datetime, *, chats_too: bool = True) -> Non
     from azure.data.tables import UpdateMode
 
     from shared import search
-    from shared.bootstrap import ensure_bootstrapped
-    from shared.sessions import indexed
+    from shared.conversations.commit import indexed
+    from shared.ops.bootstrap import ensure_bootstrapped
     from shared.storage import tables
     from shared.storage.chats import Session
     from shared.storage.clients import get_blob_service, get_table_service, table_client
+    from shared.storage.orderings import activity_key, cost_key
     from shared.storage.rollups import RollupRepository
-    from shared.storage.sessions import activity_key, cost_key
 
     await ensure_bootstrapped()
     chats, index = table_client(tables.CHATS), table_client(tables.SESSIONS_INDEX)

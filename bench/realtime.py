@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from devhost.signalr import Emulator, start_emulator  # noqa: E402
-from shared.realtime import ConnectionInfo, RealtimeClient, negotiate, parse_connection_string  # noqa: E402
+from shared.realtime.client import ConnectionInfo, RealtimeClient, negotiate, parse_connection_string  # noqa: E402
 
 HUB = "bench"
 RS = "\x1e"

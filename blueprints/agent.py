@@ -5,13 +5,13 @@ from __future__ import annotations
 import azure.functions as func
 from pydantic import BaseModel
 
-from shared import agents
-from shared.auth.teams import authenticate_agent
-from shared.bootstrap import bootstrapped
 from shared.config import get_settings
-from shared.events import AGENTS_GROUP
-from shared.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
-from shared.realtime import get_realtime
+from shared.conversations import agent as agents
+from shared.identity.teams import authenticate_agent
+from shared.ops.bootstrap import bootstrapped
+from shared.realtime.client import get_realtime
+from shared.realtime.events import AGENTS_GROUP
+from shared.web.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
 
 bp = func.Blueprint()
 

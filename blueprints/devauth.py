@@ -9,9 +9,9 @@ from urllib.parse import parse_qsl
 
 import azure.functions as func
 
-from shared.auth.devidentity import DevSignIn, dev_tenant_id, get_dev_identity, render_signin_page
-from shared.auth.teams import get_auth_settings
-from shared.http import NO_STORE, Problem, endpoint, json_response, read_json, validation_problem
+from shared.identity.devidentity import DevSignIn, dev_tenant_id, get_dev_identity, render_signin_page
+from shared.identity.teams import get_auth_settings
+from shared.web.http import NO_STORE, Problem, endpoint, json_response, read_json, validation_problem
 
 bp = func.Blueprint()
 

@@ -7,17 +7,18 @@ import json
 import azure.functions as func
 from pydantic import BaseModel, Field
 
-from shared import billing, chat
-from shared.bootstrap import bootstrapped
+from shared.billing import seats as billing
+from shared.billing.plans import BUILTIN_PLANS
 from shared.config import get_settings
-from shared.cors import origin_allowed, own_origin, with_cors
-from shared.health import health_report, storage_ready
-from shared.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
-from shared.plans import BUILTIN_PLANS
-from shared.ratelimit import StorageRateLimiter, client_address
-from shared.realtime import get_realtime
-from shared.static_files import PAGE_SECURITY_HEADERS, serve
-from shared.visitor_tokens import bearer
+from shared.conversations import visitor as chat
+from shared.identity.visitor_tokens import bearer
+from shared.ops.bootstrap import bootstrapped
+from shared.ops.health import health_report, storage_ready
+from shared.realtime.client import get_realtime
+from shared.web.cors import origin_allowed, own_origin, with_cors
+from shared.web.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
+from shared.web.ratelimit import StorageRateLimiter, client_address
+from shared.web.static_files import PAGE_SECURITY_HEADERS, serve
 
 bp = func.Blueprint()
 

@@ -6,7 +6,9 @@ import logging
 
 import azure.functions as func
 
-from shared import listeners, metering, search
+from shared import search
+from shared.billing import metering
+from shared.conversations import timeouts as listeners
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)

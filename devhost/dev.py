@@ -31,7 +31,7 @@ def _signalr_port(values: dict[str, str]) -> int | None:
     """The emulator's port from the SignalR connection string, or None when it isn't available."""
     if importlib.util.find_spec("devhost.signalr") is None:
         return None
-    from shared.realtime import parse_connection_string
+    from shared.realtime.client import parse_connection_string
 
     conn = os.environ.get("SIGNALR_CONNECTION_STRING") or values.get("SIGNALR_CONNECTION_STRING", "")
     return parse_connection_string(conn).port if conn else 8888

@@ -173,9 +173,9 @@ async def seed_session(
 ) -> str:
     """A session with messages (sender, text) one second apart, indexed for lists and search."""
     from shared import search
-    from shared.sessions import indexed
+    from shared.conversations.commit import indexed
     from shared.storage.chats import ChatRepository, Message, Session
-    from shared.storage.sessions import SessionIndexRepository
+    from shared.storage.orderings import SessionIndexRepository
 
     session_id = str(uuid.uuid4())
     repo = ChatRepository()

@@ -1,7 +1,7 @@
 """A local Azure SignalR Service emulator (serverless mode), and a launcher for tests and benches.
 
 The emulator speaks the service's negotiate, WebSocket JSON hub protocol and REST API v1, so the
-real ``@microsoft/signalr`` client and ``shared.realtime`` work against it unchanged.
+real ``@microsoft/signalr`` client and ``shared.realtime.client`` work against it unchanged.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from shared.http import decode_cursor, encode_cursor
 from shared.search import store
 from shared.search.query import build_match, render_snippet
 from shared.search.segment import Doc, Hit, SegmentReader, memory_segment, query
+from shared.web.http import decode_cursor, encode_cursor
 
 MAX_LIMIT = 100
 

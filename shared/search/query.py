@@ -13,7 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from shared.http import invalid_query
+from shared.web.http import invalid_query
 
 MAX_QUERY_CHARS = 2000
 MAX_TERMS = 16

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterable, Awaitable
 from typing import TypeVar
 
-from shared.http import Problem
+from shared.web.http import Problem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import azure.functions as func
 
 from blueprints import devauth
-from shared.auth import authenticate_agent
-from shared.http import endpoint, json_response
+from shared.identity.teams import authenticate_agent
+from shared.web.http import endpoint, json_response
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(devauth.bp)

@@ -9,7 +9,7 @@ from pathlib import Path
 import azure.functions as func
 from pydantic import BaseModel, Field
 
-from shared.http import endpoint, json_response, read_json
+from shared.web.http import endpoint, json_response, read_json
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.auth.devidentity import dev_oid
+from shared.identity.devidentity import dev_oid
 from tests.conftest import Host
 from tests.fakes import jwks as fake
 from tests.fakes.http_server import FakeServer, json_reply

@@ -179,7 +179,7 @@ def test_listener_timeouts_return_handoffs_to_the_bot_and_close_idle(
 
 def _reindex(azurite: Azurite, session_id: str, last_activity: str) -> None:
     """Put the activity ordering and status rows where a session idle since ``last_activity`` would be."""
-    from shared.storage.sessions import activity_key
+    from shared.storage.orderings import activity_key
 
     index = tables(azurite).get_table_client("sessionindex")
     rows = list(index.query_entities("PartitionKey eq 'byactivity' and sessionId eq @s", parameters={"s": session_id}))

@@ -9,7 +9,7 @@ import httpx
 
 from devhost.azurite import Azurite
 from devhost.processes import free_port
-from shared import security
+from shared.identity import secrets as security
 from shared.storage import tables as storage_tables
 from tests.conftest import Host
 from tests.fakes.http_server import FakeServer, Recorded, json_reply

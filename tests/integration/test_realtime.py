@@ -1,4 +1,4 @@
-"""Real-time over the SignalR emulator: the real @microsoft/signalr client and shared.realtime pushes."""
+"""Real-time over the SignalR emulator: the real @microsoft/signalr client and shared.realtime.client pushes."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from devhost.processes import ROOT
 from devhost.signalr import Emulator
-from shared.realtime import ConnectionInfo, RealtimeClient, negotiate, parse_connection_string, rest_token
+from shared.realtime.client import ConnectionInfo, RealtimeClient, negotiate, parse_connection_string, rest_token
 from tests.fakes.http_server import FakeServer, Recorded, Reply, json_reply
 
 HUB = "supportdesk"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.billing import evaluate
-from shared.plans import BUILTIN_PLANS, builtin_plan
+from shared.billing.plans import BUILTIN_PLANS, builtin_plan
+from shared.billing.seats import evaluate
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 GROWTH = BUILTIN_PLANS["growth"]  # 7 seats, 7 days of grace

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.http import Problem
-from shared.ratelimit import LocalRateLimiter
-from shared.sessions import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, move, new_message
+from shared.conversations.commit import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, move, new_message
+from shared.identity.visitor_tokens import issue, verify
 from shared.storage.chats import Session
-from shared.storage.sessions import activity_key, cost_key
-from shared.visitor_tokens import issue, verify
+from shared.storage.orderings import activity_key, cost_key
+from shared.web.http import Problem
+from shared.web.ratelimit import LocalRateLimiter
 
 
 def test_state_machine_allows_the_documented_paths_only() -> None:

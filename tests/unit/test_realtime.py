@@ -1,4 +1,4 @@
-"""shared.realtime without I/O: connection strings, negotiate and REST tokens, failure handling."""
+"""shared.realtime.client without I/O: connection strings, negotiate and REST tokens, failure handling."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import jwt
 import pytest
 
 from devhost.signalr.hub import HubState
-from shared import realtime
-from shared.realtime import RealtimeClient, negotiate, parse_connection_string
+from shared.realtime import client as realtime
+from shared.realtime.client import RealtimeClient, negotiate, parse_connection_string
 
 KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
 CONN = f"Endpoint=https://desk.service.signalr.net;AccessKey={KEY};Version=1.0;"
@@ -164,7 +164,7 @@ async def test_failed_pushes_return_false_and_log_no_token(
     recording, caplog: pytest.LogCaptureFixture, status: int, error: Exception | None
 ) -> None:
     client, seen = recording(status, error)
-    with caplog.at_level(logging.WARNING, logger="shared.realtime"):
+    with caplog.at_level(logging.WARNING, logger="shared.realtime.client"):
         assert await client.send_to_user("u", "T", []) is False
     token = seen[0].headers["authorization"].removeprefix("Bearer ")
     assert caplog.records and token not in caplog.text and KEY not in caplog.text

@@ -9,10 +9,17 @@ import azure.functions as func
 import pytest
 from jwt import PyJWK, PyJWKClientConnectionError, PyJWKClientError
 
-from shared.auth import Agent, AuthSettings, TeamsTokenValidator, authenticate_agent, make_jwks_client, make_validator
-from shared.auth.devidentity import DEV_CLIENT_ID, DEV_TENANT_ID, DevSignIn, dev_oid, make_dev_identity
-from shared.auth.teams import accepted_audience
-from shared.http import Problem
+from shared.identity.devidentity import DEV_CLIENT_ID, DEV_TENANT_ID, DevSignIn, dev_oid, make_dev_identity
+from shared.identity.teams import (
+    Agent,
+    AuthSettings,
+    TeamsTokenValidator,
+    accepted_audience,
+    authenticate_agent,
+    make_jwks_client,
+    make_validator,
+)
+from shared.web.http import Problem
 from tests.fakes import jwks as fake
 from tests.fakes.jwks import SigningKey
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.teams_package import (
+from shared.ops.teams_package import (
     TEAMS_CLIENT_IDS,
     build_manifest,
     build_teams_package,

@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shared import events, search
-from shared.audit import AuditRepository
-from shared.http import Problem
+from shared import search
+from shared.realtime import events
+from shared.storage.audit import AuditRepository
 from shared.storage.chats import ChatRepository, ConcurrentUpdate, Message, Replay, Session, utcnow
+from shared.storage.orderings import IndexedSession, SessionIndexRepository
 from shared.storage.rollups import RollupRepository
-from shared.storage.sessions import IndexedSession, SessionIndexRepository
+from shared.web.http import Problem
 
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from shared import sessions
 from shared.config import get_settings
-from shared.sessions import CLOSED, HUMAN_REQUESTED, OPEN, Change, Session, Skip
+from shared.conversations import commit as sessions
+from shared.conversations.commit import CLOSED, HUMAN_REQUESTED, OPEN, Change, Session, Skip
 from shared.storage.chats import utcnow
-from shared.storage.sessions import SessionIndexRepository
+from shared.storage.orderings import SessionIndexRepository
 
 log = logging.getLogger(__name__)
 

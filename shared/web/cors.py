@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared.config import get_settings
-from shared.http import CORRELATION_HEADER, Handler
+from shared.web.http import CORRELATION_HEADER, Handler
 
 ALLOWED_HEADERS = (
     "authorization, content-type, idempotency-key, x-correlation-id, x-requested-with, x-signalr-user-agent"

@@ -23,12 +23,12 @@ from http.cookies import SimpleCookie
 
 import azure.functions as func
 
-from shared import security
-from shared.bootstrap import current_record
 from shared.config import get_settings
-from shared.http import Problem, bearer_credential
-from shared.ratelimit import WINDOW_SECONDS, StorageRateLimiter, client_address
+from shared.identity import secrets as security
+from shared.ops.bootstrap import current_record
 from shared.storage.deployment import DeploymentRecord, DeploymentRepository
+from shared.web.http import Problem, bearer_credential
+from shared.web.ratelimit import WINDOW_SECONDS, StorageRateLimiter, client_address
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
+from shared.billing.plans import get_catalogue
 from shared.config import Settings, get_settings
-from shared.health import SEAT_STATE
-from shared.plans import get_catalogue
+from shared.ops.health import SEAT_STATE
 from shared.storage.chats import utcnow
 from shared.storage.seats import SeatRepository, billing_month
 from shared.storage.state import StateRepository

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import billing, events, sessions
-from shared.auth.teams import Agent
+from shared.billing import seats as billing
 from shared.config import get_settings
-from shared.http import Problem, decode_cursor, encode_cursor, invalid_query
-from shared.sessions import CLAIMED, CLOSED, Change, Session
+from shared.conversations import commit as sessions
+from shared.conversations.commit import CLAIMED, CLOSED, Change, Session
+from shared.identity.teams import Agent
+from shared.realtime import events
 from shared.storage.chats import ChatRepository, iso, utcnow
+from shared.storage.orderings import SessionIndexRepository, listed
 from shared.storage.seats import SeatRepository, billing_month
-from shared.storage.sessions import SessionIndexRepository, listed
+from shared.web.http import Problem, decode_cursor, encode_cursor, invalid_query
 
 _QUEUE = "queue"  # the cursor ordering of the agent queue
 

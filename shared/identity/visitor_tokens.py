@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
-from shared.http import Problem, bearer_credential
+from shared.web.http import Problem, bearer_credential
 
 AUDIENCE = "supportdesk-visitor"
 _ALGORITHM = "HS256"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.billing.plans import Plan, get_catalogue
 from shared.config import get_settings
-from shared.plans import Plan, get_catalogue
 from shared.storage.seats import SeatRepository, billing_month
 from shared.storage.state import StateRepository
 

@@ -33,7 +33,7 @@ def session_payload(session: Session) -> dict[str, Any]:
 
 async def push_messages(session: Session, messages: list[Message], *, to_visitor: bool = True) -> None:
     """Send new messages to the session's visitor and its agent."""
-    from shared.realtime import get_realtime
+    from shared.realtime.client import get_realtime
 
     realtime = get_realtime()
     for message in messages:
@@ -46,7 +46,7 @@ async def push_messages(session: Session, messages: list[Message], *, to_visitor
 
 async def push_session(session: Session) -> None:
     """Tell every agent (and the visitor) that a session's status or owner changed."""
-    from shared.realtime import get_realtime
+    from shared.realtime.client import get_realtime
 
     realtime = get_realtime()
     payload = session_payload(session)
@@ -56,7 +56,7 @@ async def push_session(session: Session) -> None:
 
 async def push_typing(session: Session, *, sender: str, is_typing: bool) -> None:
     """Typing from one side goes to the other."""
-    from shared.realtime import get_realtime
+    from shared.realtime.client import get_realtime
 
     realtime = get_realtime()
     payload = {"sessionId": session.session_id, "sender": sender, "isTyping": is_typing}

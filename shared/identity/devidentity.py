@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from shared.auth.teams import SCOPE, AuthSettings, check_claims, get_auth_settings
+from shared.identity.teams import SCOPE, AuthSettings, check_claims, get_auth_settings
 
 DEV_CLIENT_ID = "dev-client"
 # A fixed, recognisable tenant for dev tokens when AAD_APP_TENANT_ID names no single tenant.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import azure.functions as func
 
-from shared.http import Problem
+from shared.web.http import Problem
 
 STATIC_ROOT = Path(__file__).resolve().parent.parent / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}

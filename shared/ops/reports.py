@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.http import Problem, decode_cursor, encode_cursor, invalid_query
 from shared.storage.chats import ChatRepository, iso
+from shared.storage.orderings import SessionIndexRepository, listed
 from shared.storage.rollups import COUNTERS, RollupRepository, Totals, hour_key
-from shared.storage.sessions import SessionIndexRepository, listed
+from shared.web.http import Problem, decode_cursor, encode_cursor, invalid_query
 
 WINDOWS = {"24h": 24, "7d": 168}
 DEFAULT_BUCKET_HOURS = {"24h": 1, "7d": 6}

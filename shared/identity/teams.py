@@ -22,7 +22,7 @@ import azure.functions as func
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.http import Problem, bearer_credential
+from shared.web.http import Problem, bearer_credential
 
 if TYPE_CHECKING:
     from jwt import PyJWK, PyJWKClient
@@ -269,7 +269,7 @@ def make_validator(*, settings: AuthSettings) -> TeamsTokenValidator:
     trusted: dict[str, Any] = {}
     client_id = settings.client_id
     if settings.is_development:
-        from shared.auth.devidentity import DEV_CLIENT_ID, get_dev_identity
+        from shared.identity.devidentity import DEV_CLIENT_ID, get_dev_identity
 
         dev = get_dev_identity()
         trusted[dev.kid] = dev.public_key

@@ -6,8 +6,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.bootstrap import STATUS, ensure_bootstrapped
 from shared.config import get_settings
+from shared.ops.bootstrap import STATUS, ensure_bootstrapped
 from shared.storage import StorageUnavailable
 from shared.storage.rollups import RollupRepository, Totals
 from shared.storage.state import StateRepository
@@ -54,7 +54,7 @@ async def health_report() -> tuple[bool, dict[str, Any]]:
 
 async def active_session_count() -> int:
     """Sessions currently claimed by an agent (the ones holding a seat busy)."""
-    from shared.storage.sessions import SessionIndexRepository
+    from shared.storage.orderings import SessionIndexRepository
 
     return await SessionIndexRepository().count_status("claimed")
 

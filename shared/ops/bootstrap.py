@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared import security
 from shared.config import Settings, get_settings
+from shared.identity import secrets as security
 from shared.storage import get_blob_service, get_table_service, tables
 from shared.storage.deployment import DeploymentRecord, DeploymentRepository
 from shared.storage.errors import storage_call

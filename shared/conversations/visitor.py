@@ -16,16 +16,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from shared import events, guards, sessions
-from shared.bootstrap import ensure_bootstrapped
 from shared.config import get_settings
-from shared.http import Problem
+from shared.conversations import commit as sessions
+from shared.conversations import guards
+from shared.conversations.commit import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, Change, Session
+from shared.identity.visitor_tokens import issue, verify
 from shared.llm import BotReply, ChatTurn, asks_for_human, cost_micro_usd, get_llm_settings, get_provider
-from shared.ratelimit import LocalRateLimiter
-from shared.sessions import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, Change, Session
+from shared.ops.bootstrap import ensure_bootstrapped
+from shared.realtime import events
 from shared.storage.chats import ChatRepository, Message, Replay
 from shared.storage.values import is_safe_key
-from shared.visitor_tokens import issue, verify
+from shared.web.http import Problem
+from shared.web.ratelimit import LocalRateLimiter
 
 log = logging.getLogger(__name__)
 
