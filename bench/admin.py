@@ -51,7 +51,7 @@ _WEIGHTS = [1 / (rank + 1) for rank in range(len(VOCABULARY))]
 
 def messages_of(index: int, start: datetime) -> list[Any]:
     """Session ``index``'s messages (deterministic, so the search seeding can regenerate them)."""
-    from shared.storage.chats import Message
+    from shared.conversations.models import Message
 
     rng = random.Random(index)
     session_id = f"bench-{index:08d}"
@@ -80,10 +80,11 @@ async def seed(sessions: int, start: datetime, *, chats_too: bool = True) -> Non
     from azure.data.tables import UpdateMode
 
     from shared import search
-    from shared.conversations.commit import indexed
+    from shared.conversations.models import Session
     from shared.ops.bootstrap import ensure_bootstrapped
+    from shared.projections.appliers import indexed
     from shared.storage import tables
-    from shared.storage.chats import Session
+    from shared.storage.chats import message_entity, session_entity
     from shared.storage.clients import get_blob_service, get_table_service, table_client
     from shared.storage.orderings import activity_key, cost_key
     from shared.storage.rollups import RollupRepository
@@ -101,7 +102,9 @@ async def seed(sessions: int, start: datetime, *, chats_too: bool = True) -> Non
                           prompt_tokens=sum(m.prompt_tokens for m in messages),
                           completion_tokens=sum(m.completion_tokens for m in messages),
                           cost_micro_usd=sum(m.cost_micro_usd for m in messages))  # fmt: skip
-        operations: list[Any] = [("create", session.to_entity())] + [("create", m.to_entity()) for m in messages]
+        operations: list[Any] = [("create", session_entity(session))] + [
+            ("create", message_entity(m)) for m in messages
+        ]
         async with gate:
             for chunk in range(0, len(operations) if chats_too else 0, 100):
                 await chats.submit_transaction(operations[chunk : chunk + 100])

@@ -8,9 +8,9 @@ import azure.functions as func
 from pydantic import BaseModel, Field
 
 from shared import search
+from shared.clock import iso
 from shared.identity.admin import clear_cookie_header, require_admin, rotate_key, session_for, sign_in
 from shared.ops import reports, teams_setup
-from shared.storage.chats import iso
 from shared.web.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
 from shared.web.static_files import PAGE_SECURITY_HEADERS, serve
 

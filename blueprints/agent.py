@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from shared.config import get_settings
 from shared.conversations import agent as agents
+from shared.conversations.idempotency import RequestKey, request_key
 from shared.identity.teams import authenticate_agent
 from shared.ops.bootstrap import bootstrapped
 from shared.realtime.client import get_realtime
@@ -30,6 +31,11 @@ class TypingIn(BaseModel):
 
 def _session_id(req: func.HttpRequest) -> str:
     return req.route_params.get("id", "")
+
+
+def _request_key(req: func.HttpRequest, action: str, body: object = None) -> RequestKey | None:
+    """The Idempotency-Key of an agent's change (fingerprinted with the session and the action)."""
+    return request_key(req.headers.get("idempotency-key"), "POST", f"agent/sessions/{_session_id(req)}/{action}", body)
 
 
 @bp.route(route="agent/me", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -90,7 +96,8 @@ async def agent_transcript(req: func.HttpRequest) -> func.HttpResponse:
 async def agent_claim(req: func.HttpRequest) -> func.HttpResponse:
     """Claim a session (seat-gated; atomic)."""
     agent = await authenticate_agent(req)
-    return json_response(await agents.claim(agent, _session_id(req)), headers=NO_STORE)
+    request = _request_key(req, "claim")
+    return json_response(await agents.claim(agent, _session_id(req), request), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/message", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -100,7 +107,8 @@ async def agent_message(req: func.HttpRequest) -> func.HttpResponse:
     """The owning agent's reply, pushed to the visitor."""
     agent = await authenticate_agent(req)
     body = read_json(req, AgentMessageIn, max_bytes=get_settings().max_body_bytes)
-    return json_response(await agents.send_message(agent, _session_id(req), body.content), headers=NO_STORE)
+    request = _request_key(req, "message", body.content)
+    return json_response(await agents.send_message(agent, _session_id(req), body.content, request), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/close", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -109,7 +117,8 @@ async def agent_message(req: func.HttpRequest) -> func.HttpResponse:
 async def agent_close(req: func.HttpRequest) -> func.HttpResponse:
     """Close a session (owning agent only)."""
     agent = await authenticate_agent(req)
-    return json_response(await agents.close(agent, _session_id(req)), headers=NO_STORE)
+    request = _request_key(req, "close")
+    return json_response(await agents.close(agent, _session_id(req), request), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/typing", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -11,6 +11,7 @@ from shared.billing import seats as billing
 from shared.billing.plans import BUILTIN_PLANS
 from shared.config import get_settings
 from shared.conversations import visitor as chat
+from shared.conversations.idempotency import request_key
 from shared.identity.visitor_tokens import bearer
 from shared.ops.bootstrap import bootstrapped
 from shared.ops.health import health_report, storage_ready
@@ -187,11 +188,11 @@ async def chat_message(req: func.HttpRequest) -> func.HttpResponse:
     token = bearer(req.headers.get("authorization"))
     body = read_json(req, ChatIn, max_bytes=get_settings().max_body_bytes)
     session_id = await chat.authenticate_visitor(token, body.sessionId)
-    key = req.headers.get("idempotency-key")
+    request = request_key(req.headers.get("idempotency-key"), "POST", f"chat/{session_id}", body.message)
     if "text/event-stream" in (req.headers.get("accept") or ""):
-        events = [event async for event in chat.stream_message(session_id, body.message, key)]
+        events = [event async for event in chat.stream_message(session_id, body.message, request)]
         return func.HttpResponse(_sse(events), mimetype="text/event-stream", headers=NO_STORE)
-    result = await chat.post_message(session_id, body.message, key)
+    result = await chat.post_message(session_id, body.message, request)
     return json_response(result.body, result.status, headers=NO_STORE)
 
 
@@ -215,15 +216,18 @@ async def chat_history(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(await chat.visitor_messages(session_id, after), headers=NO_STORE)
 
 
-@bp.route(route="chat/handoff", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
+@bp.route(route="chat/handoff", methods=["POST", "DELETE", "OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)
 @with_cors
 @endpoint
 @bootstrapped
 async def chat_handoff(req: func.HttpRequest) -> func.HttpResponse:
-    """The visitor asks for a person."""
-    body = read_json(req, SessionRef, max_bytes=get_settings().max_body_bytes)
+    """POST: the visitor asks for a person. DELETE: they continue with the assistant instead."""
+    body = read_json(req, SessionRef, max_bytes=get_settings().max_body_bytes, optional=req.method == "DELETE")
     session_id = await _visitor(req, body.sessionId)
-    return json_response(await chat.request_handoff(session_id), headers=NO_STORE)
+    request = request_key(req.headers.get("idempotency-key"), req.method, f"chat/{session_id}/handoff", None)
+    if req.method == "DELETE":
+        return json_response(await chat.cancel_handoff(session_id, request), headers=NO_STORE)
+    return json_response(await chat.request_handoff(session_id, request), headers=NO_STORE)
 
 
 @bp.route(route="chat/typing", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)

@@ -1,4 +1,5 @@
-"""Timer functions: seat metering (hourly), listener timeouts and search compaction (every minute)."""
+"""Timer functions: seat metering and housekeeping (hourly); listener timeouts, search compaction and
+the outbox repair (every minute)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import azure.functions as func
 from shared import search
 from shared.billing import metering
 from shared.conversations import timeouts as listeners
+from shared.projections import repair
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -43,3 +45,20 @@ async def search_compaction(timer: func.TimerRequest) -> None:
     result = await search.compact()
     if result.get("compacted") or result.get("merged"):
         log.info("search compaction: %s", result)
+
+
+# Second 45: between the listener timer (0) and compaction (30).
+@bp.timer_trigger(schedule="45 * * * * *", arg_name="timer", run_on_startup=False, use_monitor=False)
+async def outbox_repair(timer: func.TimerRequest) -> None:
+    """Re-enqueue outbox rows a lost notice or the poison queue left behind."""
+    run = await repair.repair_outbox()
+    if run.requeued:
+        log.warning("outbox repair: %s sessions re-enqueued (of %s checked)", run.requeued, run.checked)
+
+
+@bp.timer_trigger(schedule="0 20 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def outbox_housekeeping(timer: func.TimerRequest) -> None:
+    """Drop the rollups' exactly-once markers once no retry can need them."""
+    dropped = await repair.forget_rollup_markers()
+    if dropped:
+        log.info("outbox housekeeping: %s rollup markers dropped", dropped)

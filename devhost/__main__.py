@@ -36,9 +36,10 @@ def main() -> None:
     os.chdir(app_dir)
     asgi, index = create_host(app_dir, args.app)
     logging.getLogger("devhost").info(
-        "loaded %d HTTP and %d timer functions in %.2fs",
+        "loaded %d HTTP, %d timer and %d queue functions in %.2fs",
         len(index.http),
         len(index.timers),
+        len(index.queues),
         time.perf_counter() - started,
     )
     uvicorn.run(asgi, host=args.host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)

@@ -1,8 +1,9 @@
-"""An ASGI Functions host: serves ``function_app.app``'s HTTP triggers and fires its timers.
+"""An ASGI Functions host: serves ``function_app.app``'s HTTP triggers, fires its timers, polls its queues.
 
 Routes are ``/<routePrefix>/<route>`` with ASP.NET templates; a path that matches a template but
 not its methods gets 405. ``POST /admin/functions/<name>`` runs a non-HTTP function now, as the
-real host's admin API does (locally it is not key-protected, like Core Tools).
+real host's admin API does (locally it is not key-protected, like Core Tools); a queue function
+gets the body's ``input`` as its message.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from devhost.queues import QueueFunction, QueueOptions, QueuePoller, manual_message
 from devhost.routing import RouteTemplate
 from devhost.settings import is_disabled, resolve_app_setting, route_prefix
 from devhost.timers import TimerFunction
@@ -53,6 +55,7 @@ class FunctionIndex:
     prefix: str
     http: list[HttpFunction] = field(default_factory=list)
     timers: dict[str, TimerFunction] = field(default_factory=dict)
+    queues: dict[str, QueueFunction] = field(default_factory=dict)
 
     def resolve(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], set[str]]:
         """(function, route params, allowed methods); function None with methods set means 405."""
@@ -82,7 +85,7 @@ def load_app(spec: str, app_dir: Path) -> func.FunctionApp:
 
 
 def index_functions(app: func.FunctionApp, prefix: str) -> FunctionIndex:
-    """Index HTTP and timer triggers; disabled functions are left out."""
+    """Index HTTP, timer and queue triggers; disabled functions are left out."""
     index = FunctionIndex(prefix)
     for function in app.get_functions():
         name = str(function.get_function_name())
@@ -107,6 +110,16 @@ def index_functions(app: func.FunctionApp, prefix: str) -> FunctionIndex:
             )
             timer.validate()
             index.timers[name] = timer
+        elif trigger.get_binding_name() == "queueTrigger":
+            queue = QueueFunction(
+                name=name,
+                queue_name=resolve_app_setting(trigger.queue_name),
+                connection=trigger.connection or "AzureWebJobsStorage",
+                arg_name=trigger.name,
+                user_function=user_function,
+            )
+            queue.validate()
+            index.queues[name] = queue
     return index
 
 
@@ -146,8 +159,9 @@ def _to_starlette(result: Any) -> Response:
     return Response(result.get_body(), status_code=result.status_code, headers=headers)
 
 
-def build_asgi(index: FunctionIndex) -> Starlette:
-    """The ASGI app serving ``index``, with timers started in its lifespan."""
+def build_asgi(index: FunctionIndex, queue_options: QueueOptions | None = None) -> Starlette:
+    """The ASGI app serving ``index``, with timers and queue pollers started in its lifespan."""
+    options = queue_options or QueueOptions()
 
     async def dispatch(request: Request) -> Response:
         correlation = request.headers.get("x-correlation-id") or str(uuid.uuid4())
@@ -190,24 +204,34 @@ def build_asgi(index: FunctionIndex) -> Starlette:
             return _problem(500, "The function failed.", path, correlation)
 
     async def run_function(request: Request) -> Response:
-        name = request.path_params["name"]
-        timer = next((t for n, t in index.timers.items() if n.lower() == name.lower()), None)
-        if timer is None:
+        name = request.path_params["name"].lower()
+        timer = next((t for n, t in index.timers.items() if n.lower() == name), None)
+        queue = next((q for n, q in index.queues.items() if n.lower() == name), None)
+        if timer is None and queue is None:
             return Response(status_code=404)
         try:
-            await timer.invoke(past_due=False, next_run=None)
+            if queue is not None:
+                try:
+                    payload = json.loads(await request.body() or b"{}")
+                except ValueError:
+                    payload = {}
+                text = payload.get("input") if isinstance(payload, dict) else None
+                await queue.invoke(manual_message(text if isinstance(text, str) else ""))
+            elif timer is not None:
+                await timer.invoke(past_due=False, next_run=None)
         except Exception:
-            log.exception("function %s failed", name)
+            log.exception("function %s failed", request.path_params["name"])
             return Response(json.dumps({"status": "failed"}), status_code=500, media_type="application/json")
         return Response(json.dumps({"status": "completed"}), status_code=202, media_type="application/json")
 
     async def host_status(_: Request) -> Response:
-        body = {"state": "Running", "functions": [f.name for f in index.http] + list(index.timers)}
+        body = {"state": "Running", "functions": [f.name for f in index.http] + list(index.timers) + list(index.queues)}
         return Response(json.dumps(body), media_type="application/json")
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(timer.run_forever()) for timer in index.timers.values()]
+        tasks += [asyncio.create_task(QueuePoller(queue, options).run_forever()) for queue in index.queues.values()]
         try:
             yield
         finally:
@@ -227,4 +251,4 @@ def create_host(app_dir: Path, spec: str = "function_app:app") -> tuple[Starlett
     """Load the app from ``app_dir`` and build the ASGI host for it."""
     app = load_app(spec, app_dir)
     index = index_functions(app, route_prefix(app_dir / "host.json"))
-    return build_asgi(index), index
+    return build_asgi(index, QueueOptions.from_host_json(app_dir / "host.json")), index

@@ -18,7 +18,7 @@ DEVELOPMENT_STORAGE = (
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
 
-APP_VERSION = "0.1.0"
+APP_VERSION = "0.2.0"
 
 
 class Settings(BaseSettings):
@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     # Listener timeouts
     human_wait_minutes: float = Field(default=15, gt=0, validation_alias="HUMAN_WAIT_MINUTES")
     idle_close_minutes: float = Field(default=24 * 60, gt=0, validation_alias="IDLE_CLOSE_MINUTES")
+
+    # The outbox: the repair timer re-enqueues rows older than this, and forgets a session's
+    # marker once it has no rows left and is older than any request can run (functionTimeout).
+    outbox_repair_after_seconds: float = Field(default=60, ge=0, validation_alias="OUTBOX_REPAIR_AFTER_SECONDS")
+    outbox_forget_after_seconds: float = Field(default=600, ge=0, validation_alias="OUTBOX_FORGET_AFTER_SECONDS")
 
     @field_validator("storage_connection_string")
     @classmethod

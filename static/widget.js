@@ -15,6 +15,8 @@
   const POLL_ERROR_MS = 10000;
   const RENEW_MARGIN_MS = 60000;
   const TYPING_IDLE_MS = 2500;
+  const QUEUE_MS = 20000; // while waiting for a person (and live): re-read the queue position this often
+  const CLOCK_MS = 15000; // "waiting N minutes" refreshes this often
 
   // --- configuration from the snippet ------------------------------------------------------
   const script = document.currentScript ||
@@ -69,6 +71,8 @@
     opened: false, // the panel has been opened at least once on this page
     sending: false,
     unread: 0,
+    queue: null, // {position, waitingSince} while waiting for a person
+    skew: 0, // server clock minus this clock (ms), from messages the server just created
   };
   const seen = new Map(); // seq -> element
   let pending = null; // {text, el}: the visitor's message while its request is in flight
@@ -89,7 +93,9 @@
 [hidden]{display:none!important}
 .vh{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 button{cursor:pointer;border:0;background:none}
-button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}
+button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #111827;outline-offset:2px;
+ box-shadow:0 0 0 2px #fff}
+.log:focus-visible{outline:3px solid #111827;outline-offset:-3px}
 .launcher{display:flex;align-items:center;justify-content:center;width:56px;height:56px;border-radius:50%;
  background:var(--accent);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);position:relative;
  transition:transform .15s}
@@ -101,16 +107,23 @@ button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #f
  max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:14px;
  overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.25);border:1px solid #e5e7eb}
 .left .panel{right:auto;left:0}
-.head{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--accent);color:#fff}
+.head{display:flex;align-items:center;gap:8px;padding:6px 6px 6px 14px;background:var(--accent);color:#fff}
 .head .t{flex:1;min-width:0}
 .head h2{font-size:16px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 .head .sub{font-size:12px;opacity:.9;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.x{width:32px;height:32px;border-radius:6px;color:#fff;font-size:22px;line-height:32px}
+.x{width:44px;height:44px;border-radius:8px;color:#fff;font-size:24px;line-height:44px}
 .x:hover{background:rgba(255,255,255,.15)}
 .banner{padding:8px 14px;font-size:13px;background:#fef3c7;color:#78350f;border-bottom:1px solid #fde68a;
  display:flex;gap:8px;align-items:center;flex-wrap:wrap}
 .banner.agent{background:#ecfdf5;color:#065f46;border-color:#a7f3d0}
 .banner.closed{background:#f3f4f6;color:#374151;border-color:#e5e7eb}
+.banner.wait{background:#eff6ff;color:#1e3a8a;border-color:#bfdbfe}
+.bt{flex:1 1 170px}
+.bh{font-weight:600}
+.wq{display:block;font-size:12px;margin-top:2px}
+.pulse{display:inline-block;width:9px;height:9px;border-radius:50%;background:#16a34a;margin-right:6px;
+ animation:p 1.6s infinite}
+@keyframes p{50%{opacity:.35}}
 .log{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}
 .msg{max-width:85%;padding:8px 12px;border-radius:14px;background:#fff;border:1px solid #e5e7eb;
  align-self:flex-start;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}
@@ -120,28 +133,32 @@ button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #f
 .msg.system{align-self:center;background:none;border:0;color:#6b7280;font-size:12px;text-align:center;
  max-width:95%}
 .msg.pending{opacity:.65}
+.msg .st{display:block;font-size:11px;opacity:.85;margin-top:3px}
 .typing{align-self:flex-start;padding:8px 12px;color:#6b7280;font-size:13px;font-style:italic}
 .dots span{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;
  animation:b 1.2s infinite}
 .dots span:nth-child(2){animation-delay:.2s}.dots span:nth-child(3){animation-delay:.4s}
 @keyframes b{0%,80%,100%{opacity:.3}40%{opacity:1}}
-@media (prefers-reduced-motion:reduce){.dots span{animation:none}.launcher{transition:none}}
+@media (prefers-reduced-motion:reduce){.dots span,.pulse{animation:none}.launcher{transition:none}}
 .error{margin:0 14px 8px;padding:8px 10px;border-radius:8px;background:#fef2f2;color:#991b1b;
  border:1px solid #fecaca;font-size:13px;display:flex;gap:8px;align-items:flex-start}
 .error p{flex:1}
-.error button{color:#991b1b;font-size:16px;line-height:1;padding:0 4px}
+.error button{color:#991b1b;font-size:18px;line-height:1;min-width:44px;min-height:44px;margin:-8px -8px -8px 0}
 .foot{border-top:1px solid #e5e7eb;padding:10px 12px;background:#fff}
 .row{display:flex;gap:8px;align-items:flex-end}
-textarea{flex:1;resize:none;min-height:40px;max-height:120px;padding:9px 10px;border:1px solid #d1d5db;
+textarea{flex:1;resize:none;min-height:44px;max-height:120px;padding:9px 10px;border:1px solid #d1d5db;
  border-radius:10px;background:#fff;color:#111827;white-space:pre-wrap}
 textarea:disabled{background:#f3f4f6}
-.send{height:40px;padding:0 14px;border-radius:10px;background:var(--accent);color:#fff;font-weight:600}
+.send{height:44px;padding:0 16px;border-radius:10px;background:var(--accent);color:#fff;font-weight:600}
 .send:disabled{opacity:.5;cursor:default}
-.meta{display:flex;justify-content:space-between;align-items:center;margin-top:6px;min-height:18px}
-.link{color:var(--accent);font-size:12px;text-decoration:underline;padding:2px}
+.meta{display:flex;justify-content:space-between;align-items:center;margin-top:2px;min-height:18px}
+.link{color:var(--accent);font-size:13px;text-decoration:underline;min-height:44px;padding:0 4px}
 .count{font-size:12px;color:#6b7280}
 .count.over{color:#b91c1c;font-weight:600}
-.btn2{padding:4px 10px;border-radius:8px;background:#fff;border:1px solid #d1d5db;font-size:13px}
+.btn2{min-height:44px;padding:6px 14px;border-radius:8px;background:#fff;color:#1f2937;border:1px solid #6b7280;
+ font-size:13px;font-weight:600}
+.btn2:hover{background:#f3f4f6}
+.btn2[aria-disabled=true]{opacity:.6;cursor:progress}
 @media (max-width:480px){.root{bottom:12px;right:12px}.root.left{left:12px}
  .panel{width:calc(100vw - 24px);max-width:none;height:calc(100vh - 96px);max-height:none}}
 `;
@@ -183,11 +200,17 @@ textarea:disabled{background:#f3f4f6}
   ui.launcher = el("button", { type: "button", class: "launcher", "aria-expanded": "false",
     "aria-controls": "sdw-panel" }, icon, ui.badge);
   ui.title = el("h2", { id: "sdw-title" });
-  ui.sub = el("div", { class: "sub", "aria-live": "polite" });
+  ui.sub = el("div", { class: "sub" });
   ui.close = el("button", { type: "button", class: "x", "aria-label": "Close chat", text: "\u00d7" });
-  ui.bannerText = el("span");
+  ui.bannerText = el("span", { class: "bh" });
+  ui.pulse = el("span", { class: "pulse", hidden: true, "aria-hidden": "true" });
+  ui.wait = el("span", { class: "wq", hidden: true });
   ui.restart = el("button", { type: "button", class: "btn2", hidden: true, text: "Start new conversation" });
-  ui.banner = el("div", { class: "banner", hidden: true, role: "status" }, ui.bannerText, ui.restart);
+  ui.cont = el("button", { type: "button", class: "btn2", hidden: true, text: "Continue with the assistant" });
+  ui.banner = el("div", { class: "banner", hidden: true },
+    el("div", { class: "bt" }, ui.pulse, ui.bannerText, ui.wait), ui.restart, ui.cont);
+  // The one live region for status changes (always in the DOM, so screen readers hear each change once).
+  ui.live = el("div", { class: "vh", role: "status", "aria-live": "polite", "aria-atomic": "true" });
   ui.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages",
     tabindex: "0" });
   ui.typingText = el("span", { class: "vh" });
@@ -204,7 +227,7 @@ textarea:disabled{background:#f3f4f6}
   ui.panel = el("div", { class: "panel", id: "sdw-panel", role: "dialog", "aria-labelledby": "sdw-title",
     hidden: true },
   el("div", { class: "head" }, el("div", { class: "t" }, ui.title, ui.sub), ui.close),
-  ui.banner, ui.log, ui.error,
+  ui.live, ui.banner, ui.log, ui.error,
   el("div", { class: "foot" },
     el("label", { for: "sdw-input", class: "vh", text: "Your message" }),
     el("div", { class: "row" }, ui.input, ui.send),
@@ -311,37 +334,107 @@ textarea:disabled{background:#f3f4f6}
     }
   }
 
+  let statusGen = 0; // bumped by every status the server tells us first-hand, so an older read can't undo it
   function setStatus(status) {
     if (status === "queued-for-agent") status = "claimed";
     if (!["open", "human_requested", "claimed", "closed"].includes(status)) return;
+    const was = state.status;
+    const active = shadow.activeElement; // before anything is hidden (hiding it drops the focus)
     state.status = status;
     const closed = status === "closed";
+    const waiting = status === "human_requested";
     ui.banner.className = "banner";
     ui.restart.hidden = !closed;
+    ui.cont.hidden = ui.pulse.hidden = ui.wait.hidden = !waiting;
     ui.banner.hidden = status === "open";
-    if (status === "human_requested") {
-      ui.bannerText.textContent = "Waiting for an agent \u2014 someone from our team will join shortly.";
-      ui.sub.textContent = "Waiting for an agent";
+    ui.input.placeholder = waiting ? "Add details for our team\u2026" : "Type your message\u2026";
+    if (waiting) {
+      ui.banner.classList.add("wait");
+      ui.bannerText.textContent = "A person from our team is on the way.";
+      ui.sub.textContent = "Waiting for a person";
+      hideTyping("bot");
+      renderWait();
     } else if (status === "claimed") {
       ui.banner.classList.add("agent");
       ui.bannerText.textContent = state.agentName ? "You're chatting with " + state.agentName + "."
         : "An agent has joined the conversation.";
       ui.sub.textContent = state.agentName ? "Chatting with " + state.agentName : "Chatting with an agent";
+      announce(state.agentName ? state.agentName + " has joined the conversation." : ui.bannerText.textContent);
     } else if (closed) {
       ui.banner.classList.add("closed");
       ui.bannerText.textContent = "This conversation is closed.";
       ui.sub.textContent = "Conversation closed";
+      announce(ui.bannerText.textContent);
       hideTyping();
     } else {
       ui.sub.textContent = "We typically reply in a few seconds";
+      if (was === "human_requested") announce("You're chatting with the assistant again.");
     }
-    const handoffHad = shadow.activeElement === ui.handoff;
+    if (waiting !== (was === "human_requested")) {
+      clearInterval(clockTimer);
+      clockTimer = waiting ? setInterval(renderWait, CLOCK_MS) : 0;
+      if (!waiting) state.queue = null;
+      scheduleQueue(waiting && !state.queue ? 0 : QUEUE_MS);
+    }
     ui.handoff.hidden = status !== "open";
     ui.input.disabled = closed;
     updateComposer();
-    if (handoffHad && ui.handoff.hidden) ui.input.focus(); // never strand focus on a hidden button
+    // Never strand focus on a button that just went away.
+    if ((active === ui.handoff || active === ui.cont) && active.hidden) ui.input.focus();
     if (closed && shadow.activeElement === ui.input) ui.restart.focus();
     scrollDown();
+  }
+
+  // --- waiting for a person -----------------------------------------------------------------
+  let clockTimer = 0;
+  let queueTimer = 0;
+  let announced = "";
+  function announce(text) {
+    if (text === announced) return; // the same words again would be read out again
+    announced = ui.live.textContent = text;
+  }
+
+  const SUFFIX = ["th", "st", "nd", "rd"];
+  const ordinal = (n) => n + (SUFFIX[(n % 100 - 20) % 10] || SUFFIX[n % 100] || "th");
+  function setQueue(q) {
+    if (!q || typeof q !== "object") q = null;
+    const pos = q && typeof q.position === "number" ? Math.floor(q.position) : -1;
+    const since = q && Date.parse(q.waitingSince);
+    state.queue = q && { position: pos >= 0 ? pos : null, since: isFinite(since) ? since : null };
+    renderWait();
+  }
+  function noteClock(m) {
+    const t = m && Date.parse(m.createdAt);
+    if (isFinite(t)) state.skew = t - Date.now();
+  }
+
+  function renderWait() {
+    if (state.status !== "human_requested") return;
+    const q = state.queue || {};
+    const place = q.position == null ? ""
+      : q.position <= 1 ? "You're next" : "You're " + ordinal(q.position) + " in line";
+    let waited = "";
+    if (q.since != null) {
+      const min = Math.max(0, Math.floor((Date.now() + state.skew - q.since) / 60000));
+      waited = min < 1 ? "waiting less than a minute" : min < 60 ? "waiting " + min + (min > 1 ? " minutes" : " minute")
+        : "waiting " + Math.floor(min / 60) + " h " + (min % 60) + " min";
+    }
+    const line = place && waited ? place + " \u00b7 " + waited : place || waited;
+    const text = line ? line.charAt(0).toUpperCase() + line.slice(1) : "We'll show your place in line here.";
+    if (ui.wait.textContent !== text) ui.wait.textContent = text;
+    // The minutes are shown, not read out: only the place in line goes to the live region.
+    announce(ui.bannerText.textContent + (place ? " " + place + "." : ""));
+  }
+
+  // Live (SignalR) sessions hear nothing about the queue, so re-read it while waiting; polling already does.
+  function scheduleQueue(delay) {
+    clearTimeout(queueTimer);
+    queueTimer = 0;
+    if (state.status !== "human_requested" || !state.open || !live) return;
+    queueTimer = setTimeout(() => {
+      const read = document.visibilityState === "hidden" ? Promise.resolve() : catchUp();
+      read.catch(() => {}).finally(() => scheduleQueue());
+    }, delay ?? QUEUE_MS);
   }
 
   function updateComposer() {
@@ -452,10 +545,13 @@ textarea:disabled{background:#f3f4f6}
   // --- history and polling --------------------------------------------------------------------
   async function catchUp() {
     if (!state.sessionId) return;
+    const gen = statusGen;
     const res = await api("GET", "/chat/{id}/messages?after=" + state.lastSeq);
     const b = res.body;
     if (b.agentName) state.agentName = String(b.agentName);
     renderAll(b.messages);
+    if (gen !== statusGen) return; // a newer status arrived while this read was out (e.g. the visitor cancelled)
+    if (b.queue !== undefined) setQueue(b.queue);
     if (b.status) setStatus(b.status);
   }
 
@@ -511,15 +607,17 @@ textarea:disabled{background:#f3f4f6}
       c.on("SessionUpdated", (u) => {
         if (!mine(u)) return;
         if (u.agentName) state.agentName = String(u.agentName);
-        if (u.status) setStatus(u.status);
+        if (u.queue !== undefined) setQueue(u.queue);
+        if (u.status) { statusGen++; setStatus(u.status); }
       });
-      c.onreconnecting(() => { live = false; schedulePoll(0); });
-      c.onreconnected(() => { live = true; schedulePoll(); catchUp().catch(() => {}); });
-      c.onclose(() => { if (conn === c) { conn = null; live = false; schedulePoll(0); } });
+      c.onreconnecting(() => { live = false; schedulePoll(0); scheduleQueue(); });
+      c.onreconnected(() => { live = true; schedulePoll(); scheduleQueue(); catchUp().catch(() => {}); });
+      c.onclose(() => { if (conn === c) { conn = null; live = false; schedulePoll(0); scheduleQueue(); } });
       await c.start();
       if (conn !== c) return;
       live = true;
       schedulePoll();
+      scheduleQueue();
       catchUp().catch(() => {}); // anything sent between the history fetch and the connection
     } catch (_) {
       conn = null;
@@ -548,7 +646,8 @@ textarea:disabled{background:#f3f4f6}
       showError(new ApiError(413, "", "Messages can be at most " + MAX_CHARS + " characters."));
       return;
     }
-    const key = retry && retry.text === text ? retry.key : uuid();
+    const fresh = !(retry && retry.text === text); // a reused key may replay an old message (and its time)
+    const key = fresh ? uuid() : retry.key;
     retry = { text, key };
     hideError();
     stopVisitorTyping();
@@ -569,9 +668,17 @@ textarea:disabled{background:#f3f4f6}
       retry = null;
       if (pending && pending.el === bubble && b.message) pending.text = b.message.text;
       if (b.agentName) state.agentName = String(b.agentName);
+      if (fresh) noteClock(b.message);
       renderMessage(b.message);
       if (b.reply) renderMessage(b.reply);
-      setStatus(res.status === 202 ? b.sessionStatus || "claimed" : b.status);
+      const status = res.status === 202 ? b.sessionStatus || "claimed" : b.status;
+      if (b.queue !== undefined) setQueue(b.queue);
+      statusGen++;
+      setStatus(status);
+      const sent = b.message && seen.get(b.message.seq);
+      if (status === "human_requested" && !b.reply && sent && !sent.querySelector(".st")) {
+        sent.append(el("span", { class: "st", text: "Sent \u2014 our team will see it when they join" }));
+      }
     } catch (err) {
       if (pending && pending.el === bubble) { bubble.remove(); pending = null; }
       // Give the text back so the visitor can retry without retyping.
@@ -599,12 +706,45 @@ textarea:disabled{background:#f3f4f6}
     handingOff = true;
     try {
       const res = await api("POST", "/chat/handoff", () => ({ sessionId: state.sessionId }));
-      renderMessage(res.body.message);
-      setStatus(res.body.status || "human_requested");
+      const b = res.body;
+      noteClock(b.message);
+      renderMessage(b.message);
+      if (b.queue !== undefined) setQueue(b.queue);
+      statusGen++;
+      setStatus(b.status || "human_requested");
     } catch (err) {
       showError(err);
     } finally {
       handingOff = false;
+    }
+  }
+
+  // "Continue with the assistant": withdraw the request for a person; the bot answers again.
+  let cancelling = false;
+  async function cancelHandoff() {
+    hideError();
+    if (cancelling) return;
+    cancelling = true;
+    ui.cont.setAttribute("aria-disabled", "true"); // not `disabled`: that would drop the keyboard focus
+    try {
+      const res = await api("DELETE", "/chat/handoff", () => ({ sessionId: state.sessionId }));
+      renderMessage(res.body.message);
+      statusGen++;
+      setStatus(res.body.status || "open");
+    } catch (err) {
+      if (err.status === 409 && /already-claimed$/.test(String(err.body.type || ""))) {
+        // Someone picked it up first: the agent has joined, which is what the visitor came for.
+        if (err.body.agentName) state.agentName = String(err.body.agentName);
+        statusGen++;
+        setStatus("claimed");
+        catchUp().catch(() => {}); // the agent's name and anything they wrote
+      } else {
+        showError(err);
+        if (err.status === 409) catchUp().catch(() => {}); // closed meanwhile, or already back with the bot
+      }
+    } finally {
+      cancelling = false;
+      ui.cont.removeAttribute("aria-disabled");
     }
   }
 
@@ -659,7 +799,7 @@ textarea:disabled{background:#f3f4f6}
       if (first && !state.sessionId) await ensureSession();
       else await catchUp();
       showGreeting();
-      if (first) connect(); else schedulePoll();
+      if (first) connect(); else { schedulePoll(); scheduleQueue(); }
     } catch (err) {
       showGreeting();
       showError(err);
@@ -674,6 +814,7 @@ textarea:disabled{background:#f3f4f6}
     ui.launcher.setAttribute("aria-expanded", "false");
     applyConfig();
     schedulePoll();
+    scheduleQueue();
     stopVisitorTyping();
     if (returnFocus) ui.launcher.focus();
   }
@@ -700,6 +841,7 @@ textarea:disabled{background:#f3f4f6}
   ui.input.addEventListener("input", () => { autoSize(); updateComposer(); noteVisitorTyping(); });
   ui.send.addEventListener("click", sendMessage);
   ui.handoff.addEventListener("click", requestHandoff);
+  ui.cont.addEventListener("click", cancelHandoff);
   ui.restart.addEventListener("click", startOver);
   ui.errorClose.addEventListener("click", () => { hideError(); ui.input.focus(); });
   document.addEventListener("visibilitychange", () => {

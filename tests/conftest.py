@@ -42,7 +42,8 @@ class Host:
 
     def client(self, **kwargs: object) -> httpx.Client:
         """An HTTP client for this host's /api."""
-        return httpx.Client(base_url=self.base_url, timeout=30, **kwargs)  # type: ignore[arg-type]
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.base_url, **kwargs)  # type: ignore[arg-type]
 
     def log(self) -> str:
         """What the host printed so far."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -112,6 +113,37 @@ def stored_messages(azurite: Azurite, session_id: str) -> list[dict[str, Any]]:
     return [_plain(row) for row in rows]
 
 
+def outbox_rows(azurite: Azurite, session_id: str) -> list[dict[str, Any]]:
+    """A session's outbox rows not yet applied, as stored."""
+    chats = tables(azurite).get_table_client("chats")
+    rows = chats.query_entities(
+        "PartitionKey eq @pk and RowKey ge 'o' and RowKey lt 'p'", parameters={"pk": session_id}
+    )
+    return [_plain(row) for row in rows]
+
+
+def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "the condition") -> T:
+    """Poll ``check`` until it returns something truthy without failing an assertion; its last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+            failure: Exception | None = None
+        except AssertionError as exc:
+            failure = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout} s") from failure
+        time.sleep(0.05)
+
+
+def settled(azurite: Azurite, *session_ids: str, timeout: float = 20.0) -> None:
+    """Wait until the outbox queue trigger has applied every outbox row of these sessions."""
+    for session_id in session_ids:
+        eventually(lambda s=session_id: not outbox_rows(azurite, s), timeout=timeout, what=f"the outbox of {session_id}")
+
+
 def _plain(entity: Any) -> dict[str, Any]:
     # Int64 properties come back wrapped as EntityProperty(value, type).
     return {key: getattr(value, "value", value) for key, value in dict(entity).items()}
@@ -173,13 +205,14 @@ async def seed_session(
 ) -> str:
     """A session with messages (sender, text) one second apart, indexed for lists and search."""
     from shared import search
-    from shared.conversations.commit import indexed
-    from shared.storage.chats import ChatRepository, Message, Session
+    from shared.conversations.models import Message, Session
+    from shared.projections.appliers import indexed
+    from shared.storage.chats import ChatRepository
     from shared.storage.orderings import SessionIndexRepository
 
     session_id = str(uuid.uuid4())
     repo = ChatRepository()
-    await repo.create(Session(session_id=session_id, created_at=at, last_activity_at=at))
+    await repo.create(Session(session_id=session_id, created_at=at, last_activity_at=at), [])
     session = await repo.get(session_id)
     assert session is not None
     messages = []
@@ -203,7 +236,8 @@ async def seed_session(
     session.cost_micro_usd = cost_micro * bots
     session.prompt_tokens, session.completion_tokens = tokens[0] * bots, tokens[1] * bots
     session.preview = texts[-1][1][:200] if texts else ""
-    await repo.commit(session, messages)
-    await SessionIndexRepository().update(None, indexed(session))
+    session.version += 1
+    await repo.commit(session, messages, None, [])
+    await SessionIndexRepository().project(indexed(session))
     await search.index_messages(messages)
     return session_id

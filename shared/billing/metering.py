@@ -1,8 +1,11 @@
-"""Seat metering: once an hour, report the seats above the plan's quota to the Marketplace.
+"""Seat metering: each hour, report the growth of the month's over-quota seats to the Marketplace.
 
-One ``usageEvent`` per hour (``effectiveStartTime`` = the hour); a 409 ``Duplicate`` means it was
-already reported and counts as success; a failure leaves the hour unreported so the next run
-sends it again (the Marketplace accepts events up to 24 h old). Nothing is sent under quota.
+The ``seat`` dimension is priced per additional seat per month: a seat above the plan's quota is
+reported once in the month it first appears, so the month's events add up to the month's peak
+number of seats above quota (seats only accumulate within a billing month). Each run sends at
+most one ``usageEvent`` (``effectiveStartTime`` = the hour) with the increase not yet reported; a
+409 ``Duplicate`` means an earlier run sent it and counts as reported; a failure leaves the
+increase for the next run. Nothing is sent under quota.
 https://learn.microsoft.com/azure/marketplace/marketplace-metering-service-apis
 """
 
@@ -12,15 +15,15 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 
 from shared.billing.plans import get_catalogue
+from shared.clock import utcnow
 from shared.config import Settings, get_settings
 from shared.ops.health import SEAT_STATE
-from shared.storage.chats import utcnow
 from shared.storage.seats import SeatRepository, billing_month
 from shared.storage.state import StateRepository
 
@@ -28,7 +31,6 @@ log = logging.getLogger(__name__)
 
 MARKETPLACE_RESOURCE = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
 METERING_STATE = "metering"
-_MAX_AGE = timedelta(hours=23)
 
 
 @dataclass
@@ -88,47 +90,43 @@ async def _post_event(client: httpx.AsyncClient, settings: Settings, token: str,
 async def report_seat_usage(
     now: datetime | None = None, transport: httpx.AsyncBaseTransport | None = None
 ) -> MeteringRun:
-    """Report this hour's seats above the quota, and any unreported hour of the last day."""
+    """Report this month's over-quota seats not yet reported (see the module docstring)."""
     settings = get_settings()
     now = now or utcnow()
-    hour = _hour(now)
+    hour, month = _hour(now), billing_month(now)
     plan = await get_catalogue().get_plan(settings.plan_id)
-    seats_used = len(await SeatRepository().holders(billing_month(now)))
-    quantity = max(0, seats_used - plan.seat_quota)
+    overage = max(0, len(await SeatRepository().holders(month)) - plan.seat_quota)
     state_repo = StateRepository()
     state = await state_repo.get(METERING_STATE)
-    if quantity == 0:
-        await state_repo.merge(METERING_STATE, {"lastCheckedHour": _stamp(hour), "lastQuantity": 0})
-        return MeteringRun(0, [])
-    last_text = state.get("lastReportedHour") or ""
-    last = datetime.fromisoformat(last_text).replace(tzinfo=now.tzinfo) if last_text else None
-    first = max(last + timedelta(hours=1), hour - _MAX_AGE) if last else hour
-    hours = []
-    cursor = first
-    while cursor <= hour:
-        hours.append(cursor)
-        cursor += timedelta(hours=1)
-    if not hours:
-        return MeteringRun(quantity, [])
+    same_month = state.get("month") == month
+    peak = max(overage, int(state.get("peak", 0) or 0) if same_month else 0)
+    reported = int(state.get("reportedTotal", 0) or 0) if same_month else 0
+    quantity = peak - reported
+    await state_repo.merge(METERING_STATE, {"month": month, "peak": peak, "reportedTotal": reported,
+                                            "lastCheckedHour": _stamp(hour)})  # fmt: skip
+    if not same_month:
+        await state_repo.merge(SEAT_STATE, {"lastReportedQuantity": 0})
+    # One event per hour and dimension: an increase within an hour already reported waits an hour.
+    if quantity <= 0 or (same_month and state.get("lastReportedHour") == _stamp(hour)):
+        return MeteringRun(max(quantity, 0), [])
     resource = settings.metering_resource_id or settings.marketplace_subscription_id
     try:
         token = await asyncio.to_thread(_token_sync, settings)
     except Exception as exc:
         log.warning("metering skipped this run: %s", type(exc).__name__)
         return MeteringRun(quantity, [], failed=True)
-    reported: list[str] = []
+    event = {"resourceId": resource, "quantity": float(quantity), "dimension": plan.seat_dimension,
+             "effectiveStartTime": _stamp(hour), "planId": plan.plan_id}  # fmt: skip
     async with httpx.AsyncClient(timeout=settings.metering_timeout_seconds, transport=transport) as client:
-        for each in hours:
-            event = {"resourceId": resource, "quantity": float(quantity), "dimension": plan.seat_dimension,
-                     "effectiveStartTime": _stamp(each), "planId": plan.plan_id}  # fmt: skip
-            try:
-                accepted = await _post_event(client, settings, token, event)
-            except httpx.HTTPError as exc:
-                log.warning("metering endpoint unreachable: %s", type(exc).__name__)
-                accepted = False
-            if not accepted:
-                break
-            reported.append(_stamp(each))
-            await state_repo.merge(METERING_STATE, {"lastReportedHour": _stamp(each), "lastQuantity": quantity})
-            await state_repo.merge(SEAT_STATE, {"lastReportedQuantity": quantity})
-    return MeteringRun(quantity, reported, failed=len(reported) < len(hours))
+        try:
+            accepted = await _post_event(client, settings, token, event)
+        except httpx.HTTPError as exc:
+            log.warning("metering endpoint unreachable: %s", type(exc).__name__)
+            accepted = False
+    if not accepted:
+        return MeteringRun(quantity, [], failed=True)
+    reported += quantity
+    await state_repo.merge(METERING_STATE, {"reportedTotal": reported, "lastReportedHour": _stamp(hour),
+                                            "lastQuantity": quantity})  # fmt: skip
+    await state_repo.merge(SEAT_STATE, {"lastReportedQuantity": reported})
+    return MeteringRun(quantity, [_stamp(hour)])

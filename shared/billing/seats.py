@@ -56,12 +56,16 @@ def evaluate(plan: Plan, seats_used: int, over_quota_since: datetime | None, now
     return SeatStatus(plan, seats_used, exceeded, days, blocked, since)
 
 
-async def seat_status(now: datetime | None = None) -> SeatStatus:
-    """Seat usage now, starting or clearing the grace clock as the count crosses the quota."""
+async def seat_status(now: datetime | None = None, *, extra_holder: str = "") -> SeatStatus:
+    """Seat usage now, starting or clearing the grace clock as the count crosses the quota.
+
+    ``extra_holder`` counts an agent whose seat row is on its way (a claim just committed).
+    """
     now = now or datetime.now(UTC)
     settings = get_settings()
     plan = await get_catalogue().get_plan(settings.plan_id)
-    seats_used = len(await SeatRepository().holders(billing_month(now)))
+    holders = set(await SeatRepository().holders(billing_month(now)))
+    seats_used = len(holders | {extra_holder}) if extra_holder else len(holders)
     state_repo = StateRepository()
     state = await state_repo.get(QUOTA_STATE)
     since_text = state.get("overQuotaSince") or ""

@@ -1,180 +1,209 @@
-"""The session state machine and the one path every change to a session takes.
+"""The one path every change to a session takes: load, decide, commit with the outbox, push, enqueue.
 
-``open`` (bot) -> ``human_requested`` -> ``claimed`` (one agent) -> ``closed``; a
-``human_requested`` session nobody claims goes back to ``open``. Every change is read-modify-write
-on the header with its ETag (retried on conflict), so a claim race has exactly one winner; after
-it lands, the derived data (orderings, rollups, search index, audit) and real-time pushes follow.
+1. Load the header (and the Idempotency-Key's replay record) in one query, while marking the
+   session as about to commit (so a lost notice is found by the repair timer).
+2. ``decide`` (pure) what the command does.
+3. Commit in one entity-group transaction, guarded by the header's ETag: the header, its new
+   messages, the replay record (inserted, never upserted) and one outbox row per consequence.
+   Someone else wrote first: load again and decide again.
+4. Push the change to the visitor and agents right away (latency matters), then put a notice on
+   the outbox queue; the queue trigger applies the rows (and pushes again only if this push failed).
+Nothing derived (orderings, rollups, search, audit, seats) is written inside the request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
-from shared import search
+from shared.clock import utcnow
+from shared.conversations import idempotency
+from shared.conversations.idempotency import RequestKey
+from shared.conversations.machine import Command, Decision, Outcome, decide
+from shared.conversations.models import Session
+from shared.errors import Problem
+from shared.projections.consequences import consequences
 from shared.realtime import events
-from shared.storage.audit import AuditRepository
-from shared.storage.chats import ChatRepository, ConcurrentUpdate, Message, Replay, Session, utcnow
-from shared.storage.orderings import IndexedSession, SessionIndexRepository
-from shared.storage.rollups import RollupRepository
-from shared.web.http import Problem
+from shared.storage.chats import ChatRepository, Loaded, Replay
+from shared.storage.errors import ConcurrentUpdate
+from shared.storage.outbox import OutboxNotice, OutboxQueue, PendingMarkers
 
 log = logging.getLogger(__name__)
 
-OPEN, HUMAN_REQUESTED, CLAIMED, CLOSED = "open", "human_requested", "claimed", "closed"
-STATUSES = (OPEN, HUMAN_REQUESTED, CLAIMED, CLOSED)
-TRANSITIONS: dict[str, set[str]] = {
-    OPEN: {HUMAN_REQUESTED, CLAIMED, CLOSED},
-    HUMAN_REQUESTED: {OPEN, CLAIMED, CLOSED},
-    CLAIMED: {CLOSED},
-    CLOSED: set(),
-}
 _ATTEMPTS = 8
-
-
-def move(session: Session, to: str) -> None:
-    """Change status if the machine allows it; a 409 problem otherwise (pure)."""
-    if to == session.status:
-        return
-    if to not in TRANSITIONS[session.status]:
-        raise Problem(
-            409,
-            f"A {session.status} session can't become {to}.",
-            kind="invalid-transition",
-            sessionStatus=session.status,
-        )
-    now = utcnow()
-    if to == HUMAN_REQUESTED:
-        session.handoff_requested_at = now
-    elif to == CLOSED:
-        session.closed_at = now
-    elif to == OPEN:
-        session.handoff_requested_at = None
-    session.status = to
-
-
-def new_message(session: Session, sender: str, text: str, **extra: object) -> Message:
-    """The next message of ``session`` (advances its sequence and activity)."""
-    session.seq += 1
-    session.last_activity_at = utcnow()
-    session.preview = text[:200]
-    return Message(session_id=session.session_id, seq=session.seq, sender=sender, text=text, **extra)  # type: ignore[arg-type]
-
-
-class Skip(Exception):
-    """Raised by a change function to leave the session as it is (nothing is written)."""
+Respond = Callable[[Decision], tuple[int, dict[str, Any]]]
 
 
 @dataclass
-class Change:
-    """What a change function decided: new messages, a replay record, and usage to count."""
+class Result:
+    """The answer to a command: HTTP status and body, and the decision (None when replayed)."""
 
-    messages: list[Message] = field(default_factory=list)
-    replay: Replay | None = None
-    usage: dict[str, int] = field(default_factory=dict)
-    actor: str = "system"
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None
 
-
-@dataclass
-class Outcome:
-    """A committed change: the session before and after, and what was added."""
-
-    before: Session
-    after: Session
-    change: Change
+    @property
+    def asks_bot(self) -> bool:
+        """True when nothing was committed because the bot must answer first."""
+        return self.decision is not None and self.decision.outcome is Outcome.ASK_BOT
 
 
-async def load(session_id: str) -> Session:
-    """The session, or a 404 problem."""
+def not_found(session_id: str) -> Problem:
+    """The 404 for a session that doesn't exist."""
+    return Problem(404, f"No session {session_id}.", kind="session-not-found")
+
+
+async def load_session(session_id: str) -> Session:
+    """The session as stored now (for reads), or a 404 problem."""
     session = await ChatRepository().get(session_id)
     if session is None:
-        raise Problem(404, f"No session {session_id}.", kind="session-not-found")
+        raise not_found(session_id)
     return session
 
 
-async def apply(
-    session_id: str, decide: Callable[[Session], Change], *, loaded: Session | None = None
-) -> Outcome | None:
-    """Read the session, let ``decide`` change it, commit atomically; retry when someone else wrote.
+async def load_for_change(session_id: str, request: RequestKey | None) -> Loaded:
+    """The header and the key's replay record (one query), with the session marked as about to commit."""
+    chats = ChatRepository()
+    loaded, _ = await asyncio.gather(
+        chats.load(session_id, request.key if request else None), PendingMarkers().mark(session_id)
+    )
+    return loaded
 
-    ``loaded`` is a copy the caller already read: the first attempt starts from it (its ETag still
-    guards the commit), which saves a read on the hot path. Returns None when ``decide`` raised
-    :class:`Skip`.
+
+def refusal_problem(decision: Decision) -> Problem:
+    """The problem for a refused decision."""
+    assert decision.refusal is not None
+    refusal = decision.refusal
+    return Problem(refusal.status, refusal.detail, kind=refusal.kind, sessionStatus=decision.before.status,
+                   **refusal.extras)  # fmt: skip
+
+
+async def execute(
+    session_id: str,
+    command: Command,
+    *,
+    respond: Respond,
+    actor: str,
+    request: RequestKey | None = None,
+    loaded: Loaded | None = None,
+) -> Result:
+    """Decide ``command`` on the session and commit it (see the module docstring).
+
+    ``loaded`` is what the caller already read with :func:`load_for_change`: the first attempt
+    decides on it (its ETag still guards the commit). A refused command raises its problem; one
+    that needs the bot first returns a result whose ``asks_bot`` is True, with nothing written.
     """
-    repo = ChatRepository()
-    for attempt in range(_ATTEMPTS):
-        session = loaded.copy() if attempt == 0 and loaded is not None else await load(session_id)
-        before = session.copy()
+    for _ in range(_ATTEMPTS):
+        if loaded is None:
+            loaded = await ChatRepository().load(session_id, request.key if request else None)
+        now = utcnow()
+        if request is not None:
+            stored = idempotency.live(loaded.replay, now)
+            if stored is not None:
+                status, body = idempotency.replayed(stored, request)
+                return Result(status, body)
+        session = loaded.session
+        if session is None:
+            raise not_found(session_id)
+        decision = decide(session, command, now)
+        if decision.outcome is Outcome.REFUSED:
+            raise refusal_problem(decision)
+        if decision.outcome is Outcome.ASK_BOT:
+            return Result(0, {}, decision)
+        status, body = respond(decision)
+        if not decision.changed:
+            return Result(status, body, decision)
+        record = request.replay(status, body, now, expired=loaded.replay) if request else None
         try:
-            change = decide(session)
-        except Skip:
-            return None
-        try:
-            await repo.commit(session, change.messages, change.replay)
+            await _commit(decision, record, actor, now)
         except ConcurrentUpdate:
+            loaded = None  # someone else wrote (or stored this key's answer) first: look again
             continue
-        outcome = Outcome(before, session, change)
-        await after_commit(outcome)
-        return outcome
+        return Result(status, body, decision)
     raise Problem(409, "The session is changing too fast; retry.", kind="busy", headers={"Retry-After": "1"})
 
 
-def indexed(session: Session) -> IndexedSession:
-    """The orderings' view of a session."""
-    return IndexedSession(
-        session_id=session.session_id,
-        status=session.status,
-        last_activity_at=session.last_activity_at,
-        cost_micro_usd=session.cost_micro_usd,
-        claimed_by=session.claimed_by,
-        message_count=session.seq,
-        preview=session.preview,
-    )
+async def _commit(decision: Decision, record: Replay | None, actor: str, now: datetime) -> None:
+    before, after = decision.before, decision.after
+    after.version = before.version + 1
+    rows = consequences(before, after, decision.messages, usage=decision.usage, actor=actor, now=now)
+    await ChatRepository().commit(after, decision.messages, record, rows)
+    pushed = await _push(decision)
+    await announce(after.session_id, pushed_upto=after.version if pushed else 0)
 
 
-async def after_commit(outcome: Outcome, *, new_session: bool = False) -> None:
-    """Derived data and pushes, concurrently; a failure here is logged, the change stands."""
-    before, after, change = outcome.before, outcome.after, outcome.change
-    counters = dict(change.usage)
-    if change.messages:
-        counters["messages"] = counters.get("messages", 0) + len(change.messages)
-    if after.status == HUMAN_REQUESTED and before.status != HUMAN_REQUESTED:
-        counters["handoffs"] = counters.get("handoffs", 0) + 1
-    if new_session:
-        counters["sessions"] = 1
-    jobs = [SessionIndexRepository().update(None if new_session else indexed(before), indexed(after))]
-    if counters:
-        jobs.append(RollupRepository().add(utcnow(), **counters))
-    if change.messages:
-        jobs.append(search.index_messages(change.messages))
-    if after.status != before.status or new_session:
-        jobs.append(
-            AuditRepository().record(
-                after.session_id, f"status:{after.status}", actor=change.actor, previous=before.status
-            )
-        )
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            log.warning("derived update failed for session %s: %r", after.session_id, result)
-    await _push(before, after, change)
+async def create_session(session: Session, *, actor: str) -> Session:
+    """Store a new session with the outbox rows of its creation."""
+    now = utcnow()
+    session.version = 1
+    rows = consequences(None, session, [], actor=actor, now=now)
+    await asyncio.gather(PendingMarkers().mark(session.session_id), ChatRepository().create(session, rows))
+    await announce(session.session_id, pushed_upto=session.version)
+    return session
 
 
-async def _push(before: Session, after: Session, change: Change) -> None:
+async def _push(decision: Decision) -> bool:
+    """The first push, from the request; False when it must be retried from the outbox."""
+    before, after = decision.before, decision.after
     try:
-        if change.messages:
-            await events.push_messages(after, change.messages)
+        ok = True
+        if decision.messages:
+            ok = await events.push_messages(after, decision.messages)
         if after.status != before.status or after.claimed_by != before.claimed_by:
-            await events.push_session(after)
+            ok = await events.push_session(after) and ok
+        return ok
     except Exception:
         log.warning("real-time push failed for session %s", after.session_id, exc_info=True)
+        return False
 
 
-async def create(session: Session) -> Session:
-    """Store a new session and its derived rows."""
-    await ChatRepository().create(session)
-    stored = await load(session.session_id)
-    await after_commit(Outcome(stored.copy(), stored, Change(actor="visitor")), new_session=True)
-    return stored
+async def announce(session_id: str, *, pushed_upto: int = 0) -> None:
+    """Put the outbox notice on the queue; if that fails the repair timer enqueues it later."""
+    try:
+        await OutboxQueue().enqueue(OutboxNotice(session_id, pushed_upto))
+    except Exception as exc:
+        log.warning(
+            "outbox notice for session %s not enqueued (%s); the repair timer will", session_id, type(exc).__name__
+        )
+
+
+# --- one run per Idempotency-Key in this worker ----------------------------------------------------
+
+_running: dict[tuple[str, str], tuple[str, asyncio.Future[Result]]] = {}
+
+
+async def once(session_id: str, request: RequestKey | None, run: Callable[[], Awaitable[Result]]) -> Result:
+    """Run ``run`` once for concurrent requests with the same key: later ones wait for its answer.
+
+    The transaction already guarantees one stored answer across workers; this also saves the
+    duplicates an LLM call when they reach the same worker, as a client's retries usually do.
+    """
+    if request is None:
+        return await run()
+    slot = (session_id, request.key)
+    running = _running.get(slot)
+    if running is not None:
+        fingerprint, first = running
+        result = await asyncio.shield(first)
+        if fingerprint != request.fingerprint:
+            idempotency.replayed(Replay(request.key, fingerprint, result.status, result.body), request)
+        return Result(result.status, result.body)
+    future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+    future.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no warning
+    _running[slot] = (request.fingerprint, future)
+    try:
+        result = await run()
+        future.set_result(result)
+        return result
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:
+        future.set_exception(exc)
+        raise
+    finally:
+        del _running[slot]

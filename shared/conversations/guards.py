@@ -1,4 +1,4 @@
-"""The cost guard (seed 001): caps on AI calls per session and per deployment per day, a kill switch.
+"""The cost guard: caps on AI calls per session and per deployment per day, a kill switch.
 
 Past a cap the bot hands the visitor to a person instead of calling the LLM; nobody gets an
 error for it. The deployment-wide count is read from the rollups at most every few seconds and
@@ -10,15 +10,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from shared.clock import utcnow
 from shared.config import Settings
-from shared.storage.chats import Session, utcnow
+from shared.conversations.models import Session
+from shared.conversations.texts import BOT_OFF, DEPLOYMENT_CAP, SESSION_CAP
 from shared.storage.rollups import RollupRepository
 
 _REFRESH_SECONDS = 5.0
-
-BOT_OFF = "bot-off"
-SESSION_CAP = "session-cap"
-DEPLOYMENT_CAP = "deployment-cap"
 
 
 @dataclass

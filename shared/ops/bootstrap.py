@@ -21,6 +21,7 @@ from typing import Any
 from shared.config import Settings, get_settings
 from shared.identity import secrets as security
 from shared.storage import get_blob_service, get_table_service, tables
+from shared.storage.clients import queue_client
 from shared.storage.deployment import DeploymentRecord, DeploymentRepository
 from shared.storage.errors import storage_call
 
@@ -57,6 +58,7 @@ async def _create_stores() -> None:
     await asyncio.gather(
         *(create(service.create_table(name)) for name in tables.ALL_TABLES),
         *(create(blobs.create_container(name)) for name in tables.ALL_CONTAINERS),
+        *(create(queue_client(name).create_queue()) for name in tables.ALL_QUEUES),
     )
 
 

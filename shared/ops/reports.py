@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.storage.chats import ChatRepository, iso
+from shared.clock import iso
+from shared.storage.chats import ChatRepository
 from shared.storage.orderings import SessionIndexRepository, listed
 from shared.storage.rollups import COUNTERS, RollupRepository, Totals, hour_key
 from shared.web.http import Problem, decode_cursor, encode_cursor, invalid_query

@@ -5,10 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from shared.config import get_settings
+from shared.errors import Problem
 from shared.identity.teams import get_auth_settings
 from shared.ops.bootstrap import current_record
 from shared.ops.teams_package import build_teams_package, deployment_app_id, public_host, render_teams_setup_page
-from shared.web.http import Problem
 
 PACKAGE_ROUTE = "teams-app.zip"
 

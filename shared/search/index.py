@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.conversations.models import Message
 from shared.search import store
 from shared.search.segment import Doc, build
-from shared.storage.chats import Message
 from shared.storage.errors import storage_call
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.clock import iso
+from shared.conversations.models import Message
 from shared.search.query import clean_text
 from shared.search.segment import Doc, SegmentReader
 from shared.storage import get_blob_service, tables
-from shared.storage.chats import Message, iso
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
 from shared.storage.values import safe_key

@@ -1,13 +1,11 @@
-"""The audit trail: every session transition, who caused it and when (seed 001's audit log)."""
+"""The audit trail: every session transition, who caused it and when."""
 
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from shared.storage import tables
-from shared.storage.chats import iso, utcnow
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
 
@@ -15,23 +13,29 @@ log = logging.getLogger(__name__)
 
 
 class AuditRepository:
-    """Append-only events per session (PartitionKey = session id, RowKey = time + random)."""
+    """Append-only events per session (PartitionKey = session id, RowKey = ``v<commit version>``)."""
 
     def __init__(self, client: Any | None = None) -> None:
         self._client = client or table_client(tables.AUDIT)
 
-    async def record(self, session_id: str, event: str, *, actor: str, **details: Any) -> None:
-        """Append one event."""
-        now = utcnow()
+    async def record_once(
+        self, session_id: str, version: int, event: str, *, actor: str, at: str, **details: Any
+    ) -> None:
+        """Record the event of commit ``version`` (again is fine: the row is keyed by the version)."""
+        from azure.core.exceptions import ResourceExistsError
+
         entity = {
             "PartitionKey": session_id,
-            "RowKey": f"{iso(now)}-{uuid.uuid4().hex[:8]}",
+            "RowKey": f"v{version:010d}",
             "event": event,
             "actor": actor,
-            "at": iso(now),
+            "at": at,
             **{k: str(v) for k, v in details.items()},
         }
-        await storage_call(self._client.create_entity(entity))
+        try:
+            await storage_call(self._client.create_entity(entity))
+        except ResourceExistsError:
+            pass
 
     async def events(self, session_id: str) -> list[dict[str, Any]]:
         """A session's events, oldest first."""

@@ -1,47 +1,31 @@
-"""The ``chats`` table: one partition per session holding its header, messages and replays.
+"""The ``chats`` table: one partition per session holding everything one commit writes.
 
 RowKeys: ``session`` (the header), ``m<seq:010d>`` (messages, in order), ``idem-<key>`` (stored
-responses for Idempotency-Key replays). Keeping them in one partition lets a chat turn write the
-visitor's message, the bot's reply, the header and the replay record in one entity-group
-transaction, guarded by the header's ETag: all of it lands or none of it does.
+responses for Idempotency-Key replays), ``o<version:010d>-<kind>`` (the outbox: one row per
+consequence of a commit, deleted once applied). Keeping them in one partition lets a commit write
+the header, its messages, the replay record and the outbox rows in one entity-group transaction,
+guarded by the header's ETag: all of it lands or none of it does.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from shared.clock import iso, parse_iso, utcnow
+from shared.conversations.models import Message, Session
 from shared.storage import tables
 from shared.storage.clients import table_client
-from shared.storage.errors import collect, storage_call
+from shared.storage.errors import ConcurrentUpdate, collect, storage_call
 from shared.storage.values import as_int, is_safe_key, with_int64
 
 HEADER = "session"
-_INT64 = ("costMicroUsd", "promptTokens", "completionTokens")
-
-
-class ConcurrentUpdate(Exception):
-    """The header changed since it was read; re-read and try again."""
-
-
-def utcnow() -> datetime:
-    """The current UTC time (one place, so tests and code agree on the clock)."""
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str:
-    """ISO-8601 UTC with a Z, or empty."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if moment else ""
-
-
-def parse_iso(text: str) -> datetime | None:
-    """Inverse of :func:`iso`."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
+REPLAY_PREFIX = "idem-"
+OUTBOX_LOW, OUTBOX_HIGH = "o", "p"
 MAX_SESSION_ID = 64
+_INT64 = ("costMicroUsd", "promptTokens", "completionTokens")
 
 
 def message_row(seq: int) -> str:
@@ -49,225 +33,224 @@ def message_row(seq: int) -> str:
     return f"m{seq:010d}"
 
 
-@dataclass
-class Session:
-    """A conversation's header: its state, owner, counters and totals."""
-
-    session_id: str
-    status: str = "open"
-    created_at: datetime = field(default_factory=utcnow)
-    last_activity_at: datetime = field(default_factory=utcnow)
-    seq: int = 0
-    claimed_by: str = ""
-    claimed_by_name: str = ""
-    claimed_at: datetime | None = None
-    handoff_requested_at: datetime | None = None
-    closed_at: datetime | None = None
-    origin: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_micro_usd: int = 0
-    ai_calls: int = 0
-    ai_calls_day: str = ""
-    ai_calls_today: int = 0
-    preview: str = ""
-    etag: str = ""
-
-    def to_entity(self) -> dict[str, Any]:
-        """The header entity."""
-        return with_int64(
-            {
-                "PartitionKey": self.session_id,
-                "RowKey": HEADER,
-                "status": self.status,
-                "createdAt": iso(self.created_at),
-                "lastActivityAt": iso(self.last_activity_at),
-                "seq": self.seq,
-                "claimedBy": self.claimed_by,
-                "claimedByName": self.claimed_by_name,
-                "claimedAt": iso(self.claimed_at),
-                "handoffRequestedAt": iso(self.handoff_requested_at),
-                "closedAt": iso(self.closed_at),
-                "origin": self.origin,
-                "promptTokens": self.prompt_tokens,
-                "completionTokens": self.completion_tokens,
-                "costMicroUsd": self.cost_micro_usd,
-                "aiCalls": self.ai_calls,
-                "aiCallsDay": self.ai_calls_day,
-                "aiCallsToday": self.ai_calls_today,
-                "preview": self.preview,
-            },
-            _INT64,
-        )
-
-    @classmethod
-    def from_entity(cls, entity: Any) -> Session:
-        """Read a header entity."""
-        return cls(
-            session_id=entity["PartitionKey"],
-            status=entity.get("status", "open"),
-            created_at=parse_iso(entity.get("createdAt", "")) or utcnow(),
-            last_activity_at=parse_iso(entity.get("lastActivityAt", "")) or utcnow(),
-            seq=as_int(entity.get("seq")),
-            claimed_by=entity.get("claimedBy", ""),
-            claimed_by_name=entity.get("claimedByName", ""),
-            claimed_at=parse_iso(entity.get("claimedAt", "")),
-            handoff_requested_at=parse_iso(entity.get("handoffRequestedAt", "")),
-            closed_at=parse_iso(entity.get("closedAt", "")),
-            origin=entity.get("origin", ""),
-            prompt_tokens=as_int(entity.get("promptTokens")),
-            completion_tokens=as_int(entity.get("completionTokens")),
-            cost_micro_usd=as_int(entity.get("costMicroUsd")),
-            ai_calls=as_int(entity.get("aiCalls")),
-            ai_calls_day=entity.get("aiCallsDay", ""),
-            ai_calls_today=as_int(entity.get("aiCallsToday")),
-            preview=entity.get("preview", ""),
-            etag=entity.metadata.get("etag", "") if hasattr(entity, "metadata") else "",
-        )
-
-    def copy(self) -> Session:
-        """A detached copy (for before/after comparisons)."""
-        return Session(**{f.name: getattr(self, f.name) for f in fields(self)})
-
-    def public(self) -> dict[str, Any]:
-        """The camelCase form agents and the dashboard see."""
-        return {
-            "sessionId": self.session_id,
-            "status": self.status,
-            "createdAt": iso(self.created_at),
-            "lastActivityAt": iso(self.last_activity_at),
-            "claimedBy": self.claimed_by or None,
-            "claimedByName": self.claimed_by_name or None,
-            "claimedAt": iso(self.claimed_at) or None,
-            "handoffRequestedAt": iso(self.handoff_requested_at) or None,
-            "closedAt": iso(self.closed_at) or None,
-            "messageCount": self.seq,
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
-            "preview": self.preview,
-        }
+def outbox_row(version: int, kind: str) -> str:
+    """RowKey of the outbox row of ``kind`` written by commit ``version``."""
+    return f"o{version:010d}-{kind}"
 
 
-@dataclass
-class Message:
-    """One message of a conversation."""
+def session_entity(session: Session) -> dict[str, Any]:
+    """The header entity."""
+    return with_int64(
+        {
+            "PartitionKey": session.session_id,
+            "RowKey": HEADER,
+            "status": session.status,
+            "createdAt": iso(session.created_at),
+            "lastActivityAt": iso(session.last_activity_at),
+            "seq": session.seq,
+            "version": session.version,
+            "claimedBy": session.claimed_by,
+            "claimedByName": session.claimed_by_name,
+            "claimedAt": iso(session.claimed_at),
+            "handoffRequestedAt": iso(session.handoff_requested_at),
+            "closedAt": iso(session.closed_at),
+            "origin": session.origin,
+            "promptTokens": session.prompt_tokens,
+            "completionTokens": session.completion_tokens,
+            "costMicroUsd": session.cost_micro_usd,
+            "aiCalls": session.ai_calls,
+            "aiCallsDay": session.ai_calls_day,
+            "aiCallsToday": session.ai_calls_today,
+            "preview": session.preview,
+            "recent": json.dumps(session.recent, ensure_ascii=False, separators=(",", ":")),
+        },
+        _INT64,
+    )
 
-    session_id: str
-    seq: int
-    sender: str  # visitor | bot | agent | system
-    text: str
-    created_at: datetime = field(default_factory=utcnow)
-    message_id: str = ""
-    agent_oid: str = ""
-    agent_name: str = ""
-    model: str = ""
-    provider: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_micro_usd: int = 0
-    latency_ms: int = 0
 
-    def __post_init__(self) -> None:
-        if not self.message_id:
-            self.message_id = f"{self.session_id}:{self.seq}"
+def session_from_entity(entity: Any) -> Session:
+    """Read a header entity."""
+    try:
+        recent = [(str(sender), str(text)) for sender, text in json.loads(entity.get("recent") or "[]")]
+    except (ValueError, TypeError):
+        recent = []
+    return Session(
+        session_id=entity["PartitionKey"],
+        status=entity.get("status", "open"),
+        created_at=parse_iso(entity.get("createdAt", "")) or utcnow(),
+        last_activity_at=parse_iso(entity.get("lastActivityAt", "")) or utcnow(),
+        seq=as_int(entity.get("seq")),
+        version=as_int(entity.get("version")),
+        claimed_by=entity.get("claimedBy", ""),
+        claimed_by_name=entity.get("claimedByName", ""),
+        claimed_at=parse_iso(entity.get("claimedAt", "")),
+        handoff_requested_at=parse_iso(entity.get("handoffRequestedAt", "")),
+        closed_at=parse_iso(entity.get("closedAt", "")),
+        origin=entity.get("origin", ""),
+        prompt_tokens=as_int(entity.get("promptTokens")),
+        completion_tokens=as_int(entity.get("completionTokens")),
+        cost_micro_usd=as_int(entity.get("costMicroUsd")),
+        ai_calls=as_int(entity.get("aiCalls")),
+        ai_calls_day=entity.get("aiCallsDay", ""),
+        ai_calls_today=as_int(entity.get("aiCallsToday")),
+        preview=entity.get("preview", ""),
+        recent=recent,
+        etag=_etag(entity),
+    )
 
-    def to_entity(self) -> dict[str, Any]:
-        """The message entity."""
-        return with_int64(
-            {
-                "PartitionKey": self.session_id,
-                "RowKey": message_row(self.seq),
-                "messageId": self.message_id,
-                "seq": self.seq,
-                "sender": self.sender,
-                "text": self.text,
-                "createdAt": iso(self.created_at),
-                "agentOid": self.agent_oid,
-                "agentName": self.agent_name,
-                "model": self.model,
-                "provider": self.provider,
-                "promptTokens": self.prompt_tokens,
-                "completionTokens": self.completion_tokens,
-                "costMicroUsd": self.cost_micro_usd,
-                "latencyMs": self.latency_ms,
-            },
-            _INT64,
-        )
 
-    @classmethod
-    def from_entity(cls, entity: Any) -> Message:
-        """Read a message entity."""
-        return cls(
-            session_id=entity["PartitionKey"],
-            seq=as_int(entity.get("seq")),
-            sender=entity.get("sender", ""),
-            text=entity.get("text", ""),
-            created_at=parse_iso(entity.get("createdAt", "")) or utcnow(),
-            message_id=entity.get("messageId", ""),
-            agent_oid=entity.get("agentOid", ""),
-            agent_name=entity.get("agentName", ""),
-            model=entity.get("model", ""),
-            provider=entity.get("provider", ""),
-            prompt_tokens=as_int(entity.get("promptTokens")),
-            completion_tokens=as_int(entity.get("completionTokens")),
-            cost_micro_usd=as_int(entity.get("costMicroUsd")),
-            latency_ms=as_int(entity.get("latencyMs")),
-        )
+def message_entity(message: Message) -> dict[str, Any]:
+    """The message entity."""
+    return with_int64(
+        {
+            "PartitionKey": message.session_id,
+            "RowKey": message_row(message.seq),
+            "messageId": message.message_id,
+            "seq": message.seq,
+            "sender": message.sender,
+            "text": message.text,
+            "createdAt": iso(message.created_at),
+            "agentOid": message.agent_oid,
+            "agentName": message.agent_name,
+            "model": message.model,
+            "provider": message.provider,
+            "promptTokens": message.prompt_tokens,
+            "completionTokens": message.completion_tokens,
+            "costMicroUsd": message.cost_micro_usd,
+            "latencyMs": message.latency_ms,
+        },
+        _INT64,
+    )
 
-    def public(self) -> dict[str, Any]:
-        """What the widget and the agent console see."""
-        body: dict[str, Any] = {
-            "id": self.message_id,
-            "seq": self.seq,
-            "sender": self.sender,
-            "text": self.text,
-            "createdAt": iso(self.created_at),
-        }
-        if self.agent_name:
-            body["agentName"] = self.agent_name
-        return body
 
-    def transcript(self) -> dict[str, Any]:
-        """The admin's view: with tokens, cost and model."""
-        return {
-            **self.public(),
-            "agentOid": self.agent_oid or None,
-            "model": self.model or None,
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
-            "latencyMs": self.latency_ms,
-        }
+def message_from_entity(entity: Any) -> Message:
+    """Read a message entity."""
+    return Message(
+        session_id=entity["PartitionKey"],
+        seq=as_int(entity.get("seq")),
+        sender=entity.get("sender", ""),
+        text=entity.get("text", ""),
+        created_at=parse_iso(entity.get("createdAt", "")) or utcnow(),
+        message_id=entity.get("messageId", ""),
+        agent_oid=entity.get("agentOid", ""),
+        agent_name=entity.get("agentName", ""),
+        model=entity.get("model", ""),
+        provider=entity.get("provider", ""),
+        prompt_tokens=as_int(entity.get("promptTokens")),
+        completion_tokens=as_int(entity.get("completionTokens")),
+        cost_micro_usd=as_int(entity.get("costMicroUsd")),
+        latency_ms=as_int(entity.get("latencyMs")),
+    )
+
+
+def _etag(entity: Any) -> str:
+    return str(entity.metadata.get("etag", "")) if hasattr(entity, "metadata") else ""
 
 
 @dataclass
 class Replay:
-    """A stored response for an Idempotency-Key."""
+    """A stored response for an Idempotency-Key, with the fingerprint of the request that made it."""
 
     key: str
+    fingerprint: str
     status: int
     body: dict[str, Any]
+    created_at: datetime = field(default_factory=utcnow)
+    etag: str = ""  # set when read: an expired record is replaced under this ETag
 
-    def to_entity(self, session_id: str) -> dict[str, Any]:
+    def entity(self, session_id: str) -> dict[str, Any]:
         """The replay entity (same partition as the session)."""
         return {
             "PartitionKey": session_id,
-            "RowKey": f"idem-{self.key}",
+            "RowKey": REPLAY_PREFIX + self.key,
+            "fingerprint": self.fingerprint,
             "status": self.status,
-            "body": json.dumps(self.body),
+            "body": json.dumps(self.body, ensure_ascii=False, separators=(",", ":")),
+            "createdAt": iso(self.created_at),
         }
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> Replay:
+        """Read a replay entity."""
+        return cls(
+            key=entity["RowKey"].removeprefix(REPLAY_PREFIX),
+            fingerprint=entity.get("fingerprint", ""),
+            status=as_int(entity.get("status")),
+            body=json.loads(entity.get("body") or "{}"),
+            created_at=parse_iso(entity.get("createdAt", "")) or utcnow(),
+            etag=_etag(entity),
+        )
+
+
+@dataclass
+class OutboxRow:
+    """One consequence of a commit, waiting to be applied by the outbox queue trigger."""
+
+    session_id: str
+    version: int
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+
+    @property
+    def row_key(self) -> str:
+        """Its RowKey: commit order first, so a partition range reads the outbox in order."""
+        return outbox_row(self.version, self.kind)
+
+    def entity(self) -> dict[str, Any]:
+        """The outbox entity."""
+        return {
+            "PartitionKey": self.session_id,
+            "RowKey": self.row_key,
+            "kind": self.kind,
+            "version": self.version,
+            "payload": json.dumps(self.payload, ensure_ascii=False, separators=(",", ":")),
+            "createdAt": iso(self.created_at),
+        }
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> OutboxRow:
+        """Read an outbox entity."""
+        return cls(
+            session_id=entity["PartitionKey"],
+            version=as_int(entity.get("version")),
+            kind=entity.get("kind", ""),
+            payload=json.loads(entity.get("payload") or "{}"),
+            created_at=parse_iso(entity.get("createdAt", "")) or utcnow(),
+        )
+
+
+@dataclass
+class Loaded:
+    """A session header and, when a key was given, its replay record: read in one query."""
+
+    session: Session | None
+    replay: Replay | None = None
 
 
 class ChatRepository:
-    """Sessions and their messages, written atomically per turn."""
+    """Sessions, their messages, replays and outbox, written atomically per commit."""
 
     def __init__(self, client: Any | None = None) -> None:
         self._client = client or table_client(tables.CHATS)
 
-    async def create(self, session: Session) -> None:
-        """Insert a new session header (``ResourceExistsError`` if the id is taken)."""
-        await storage_call(self._client.create_entity(session.to_entity()))
+    async def load(self, session_id: str, replay_key: str | None = None) -> Loaded:
+        """The header and the key's replay record in one round trip (None for an unusable id)."""
+        if not is_safe_key(session_id, MAX_SESSION_ID):
+            return Loaded(None)
+        if replay_key is None:
+            return Loaded(await self.get(session_id))
+        query = self._client.query_entities(
+            "PartitionKey eq @pk and ( RowKey eq @header or RowKey eq @replay )",
+            parameters={"pk": session_id, "header": HEADER, "replay": REPLAY_PREFIX + replay_key},
+        )
+        loaded = Loaded(None)
+        for entity in await collect(query):
+            if entity["RowKey"] == HEADER:
+                loaded.session = session_from_entity(entity)
+            else:
+                loaded.replay = Replay.from_entity(entity)
+        return loaded
 
     async def get(self, session_id: str) -> Session | None:
         """The header, or None (also for an id that can't be a session's, such as one from a URL)."""
@@ -279,47 +262,88 @@ class ChatRepository:
             entity = await storage_call(self._client.get_entity(session_id, HEADER))
         except ResourceNotFoundError:
             return None
-        return Session.from_entity(entity)
+        return session_from_entity(entity)
 
-    async def commit(self, session: Session, messages: list[Message], replay: Replay | None = None) -> None:
-        """Write the header (If-Match its ETag), new messages and a replay record in one transaction."""
+    async def create(self, session: Session, outbox: list[OutboxRow]) -> None:
+        """Insert a new session header with its outbox rows (``ConcurrentUpdate`` if the id is taken)."""
+        operations: list[Any] = [("create", session_entity(session))]
+        operations += [("create", row.entity()) for row in outbox]
+        await self._submit(session, operations)
+
+    async def commit(
+        self, session: Session, messages: list[Message], replay: Replay | None, outbox: list[OutboxRow]
+    ) -> None:
+        """Write the header (If-Match its ETag), new messages, a replay record and outbox rows at once.
+
+        The replay record is inserted, never upserted: if another request stored one for the key
+        first, the whole transaction fails and the caller returns that request's answer. An expired
+        record (read with its ETag) is replaced under that ETag.
+        """
         from azure.core import MatchConditions
-        from azure.data.tables import TableTransactionError, UpdateMode
+        from azure.data.tables import UpdateMode
 
-        operations: list[Any] = [
-            (
-                "update",
-                session.to_entity(),
-                {"mode": UpdateMode.REPLACE, "etag": session.etag, "match_condition": MatchConditions.IfNotModified},
-            )
-        ]
-        operations += [("create", message.to_entity()) for message in messages]
-        if replay is not None:
-            operations.append(("upsert", replay.to_entity(session.session_id), {"mode": UpdateMode.REPLACE}))
+        if_match = {"mode": UpdateMode.REPLACE, "etag": session.etag, "match_condition": MatchConditions.IfNotModified}
+        operations: list[Any] = [("update", session_entity(session), if_match)]
+        operations += [("create", message_entity(message)) for message in messages]
+        if replay is not None and replay.etag:
+            replace = {
+                "mode": UpdateMode.REPLACE,
+                "etag": replay.etag,
+                "match_condition": MatchConditions.IfNotModified,
+            }
+            operations.append(("update", replay.entity(session.session_id), replace))
+        elif replay is not None:
+            operations.append(("create", replay.entity(session.session_id)))
+        operations += [("create", row.entity()) for row in outbox]
+        await self._submit(session, operations)
+
+    async def _submit(self, session: Session, operations: list[Any]) -> None:
+        from azure.data.tables import TableTransactionError
+
         try:
             result = await storage_call(self._client.submit_transaction(operations))
         except TableTransactionError as exc:
-            # 412 on the header (someone else wrote) or 409 on a message row (same seq taken).
+            # 412: someone else changed the header; 409: a row to insert (message, replay) exists.
             if exc.status_code in (409, 412):
                 raise ConcurrentUpdate() from exc
             raise
         session.etag = result[0].get("etag", "") if result else ""
 
-    async def messages(self, session_id: str, *, after: int = 0, limit: int = 1000) -> list[Message]:
-        """Messages with seq > ``after``, oldest first."""
+    async def messages(
+        self, session_id: str, *, after: int = 0, upto: int | None = None, limit: int = 1000
+    ) -> list[Message]:
+        """Messages with ``after`` < seq <= ``upto``, oldest first."""
+        high = message_row(upto + 1) if upto is not None else "n"
         query = self._client.query_entities(
             "PartitionKey eq @pk and RowKey gt @low and RowKey lt @high",
-            parameters={"pk": session_id, "low": message_row(after), "high": "n"},
+            parameters={"pk": session_id, "low": message_row(after), "high": high},
             results_per_page=min(limit, 1000),
         )
-        return [Message.from_entity(entity) for entity in await collect(query, limit=limit)]
+        return [message_from_entity(entity) for entity in await collect(query, limit=limit)]
 
     async def replay(self, session_id: str, key: str) -> Replay | None:
-        """A stored response for this Idempotency-Key, or None."""
+        """The stored response for this Idempotency-Key, or None."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            entity = await storage_call(self._client.get_entity(session_id, f"idem-{key}"))
+            entity = await storage_call(self._client.get_entity(session_id, REPLAY_PREFIX + key))
         except ResourceNotFoundError:
             return None
-        return Replay(key, int(entity["status"]), json.loads(entity["body"]))
+        return Replay.from_entity(entity)
+
+    async def outbox(self, session_id: str) -> list[OutboxRow]:
+        """The session's outbox rows not yet applied, in commit order."""
+        query = self._client.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            parameters={"pk": session_id, "low": OUTBOX_LOW, "high": OUTBOX_HIGH},
+        )
+        return [OutboxRow.from_entity(entity) for entity in await collect(query)]
+
+    async def delete_outbox(self, row: OutboxRow) -> None:
+        """Remove an applied outbox row (already gone is fine: another worker applied it too)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await storage_call(self._client.delete_entity(row.session_id, row.row_key))
+        except ResourceNotFoundError:
+            pass

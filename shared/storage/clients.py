@@ -13,6 +13,7 @@ from shared.config import Settings, get_settings
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient, TableServiceClient
     from azure.storage.blob.aio import BlobServiceClient
+    from azure.storage.queue.aio import QueueClient
 
 # Fail fast: a health probe or a chat turn must not hang on a dead Storage account.
 _CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 0.2, "connection_timeout": 3}
@@ -60,3 +61,26 @@ def get_blob_service() -> BlobServiceClient:
 def table_client(name: str) -> TableClient:
     """A client for one table, sharing the service client's transport."""
     return get_table_service().get_table_client(name)
+
+
+def make_queue_client(name: str, *, settings: Settings) -> QueueClient:
+    """Build an async client for one queue, base64-encoding messages as the Functions host expects."""
+    from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+    from azure.storage.queue.aio import QueueClient
+
+    if not settings.storage_connection_string:
+        raise ValueError("Set AzureWebJobsStorage (or STORAGE_CONNECTION_STRING) to a Storage account.")
+    return QueueClient.from_connection_string(
+        settings.storage_connection_string,
+        name,
+        message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy(),
+        read_timeout=settings.storage_timeout_seconds,
+        **_CLIENT_OPTIONS,
+    )
+
+
+@functools.cache
+def queue_client(name: str) -> QueueClient:
+    """The worker's client for one queue."""
+    return make_queue_client(name, settings=get_settings())

@@ -1,4 +1,4 @@
-"""Turning Storage outages into a 503 problem instead of a crash."""
+"""Storage failures as domain errors: an outage, and a write that lost an optimistic-concurrency race."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ import logging
 from collections.abc import AsyncIterable, Awaitable
 from typing import TypeVar
 
-from shared.web.http import Problem
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class StorageUnavailable(Problem):
-    """Storage could not be reached; the client may retry."""
+class StorageUnavailable(Exception):
+    """Storage could not be reached; the caller may retry (the web layer answers 503)."""
 
-    def __init__(self, detail: str = "Storage is unavailable; retry shortly.") -> None:
-        super().__init__(503, detail, kind="storage-unavailable", headers={"Retry-After": "5"})
+
+class ConcurrentUpdate(Exception):
+    """The row changed since it was read (ETag mismatch) or a row to insert exists; re-read and retry."""
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -32,6 +31,9 @@ def is_outage(exc: BaseException) -> bool:
 
 async def storage_call(awaitable: Awaitable[T]) -> T:
     """Await a Storage operation, raising :class:`StorageUnavailable` on an outage."""
+    from shared.storage.calls import count_call
+
+    count_call()
     try:
         return await awaitable
     except Exception as exc:
@@ -43,6 +45,9 @@ async def storage_call(awaitable: Awaitable[T]) -> T:
 
 async def collect(pages: AsyncIterable[T], limit: int | None = None) -> list[T]:
     """Drain an async query (up to ``limit`` items), raising :class:`StorageUnavailable` on an outage."""
+    from shared.storage.calls import count_call
+
+    count_call()
     items: list[T] = []
     try:
         async for item in pages:

@@ -6,18 +6,22 @@
 - ``status-<status>``: RowKey ``<session id>``, for counts (claimed sessions hold seats busy) and
   for listing the live statuses, whose partitions stay small while ``byactivity`` holds history.
 
-The index is written after the session itself; a reader that needs certainty re-reads the header.
+- ``pointer``: RowKey ``<session id>``, the commit version and keys last projected.
+
+The orderings are projected from the outbox after each commit (every row carries the session's
+commit ``version``); a reader that needs certainty re-reads the header.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from shared.clock import iso, parse_iso, utcnow
 from shared.storage import tables
-from shared.storage.chats import iso, parse_iso, utcnow
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
 from shared.storage.values import as_int, with_int64
@@ -27,6 +31,11 @@ _MAX_MICRO = 10**15
 _LIVE_STATUSES = frozenset({"open", "human_requested", "claimed"})
 _LIVE_READ_LIMIT = 50_000
 _MAX_TS = 10**13
+_POINTER = "pointer"
+
+
+def _pointer_keys(pointer: Any) -> set[tuple[str, str]]:
+    return {(pk, rk) for pk, rk in json.loads(pointer.get("keys") or "[]")} if pointer else set()
 
 
 def activity_key(moment: datetime, session_id: str) -> str:
@@ -43,7 +52,7 @@ def cost_key(cost_micro_usd: int, session_id: str) -> str:
 
 @dataclass
 class IndexedSession:
-    """What the orderings keep about one session."""
+    """What the orderings keep about one session (as of its commit ``version``)."""
 
     session_id: str
     status: str
@@ -52,6 +61,8 @@ class IndexedSession:
     claimed_by: str = ""
     message_count: int = 0
     preview: str = ""
+    version: int = 0
+    handoff_requested_at: datetime | None = None
 
     def fields(self) -> dict[str, Any]:
         """Entity fields shared by every ordering row."""
@@ -63,6 +74,16 @@ class IndexedSession:
             "claimedBy": self.claimed_by,
             "messageCount": self.message_count,
             "preview": self.preview[:200],
+            "version": self.version,
+            "handoffRequestedAt": iso(self.handoff_requested_at),
+        }
+
+    def keys(self) -> set[tuple[str, str]]:
+        """The (PartitionKey, RowKey) of each of its ordering rows."""
+        return {
+            ("byactivity", activity_key(self.last_activity_at, self.session_id)),
+            ("bycost", cost_key(self.cost_micro_usd, self.session_id)),
+            (f"status-{self.status}", self.session_id),
         }
 
 
@@ -73,10 +94,19 @@ def listed(row: dict[str, Any]) -> dict[str, Any]:
         "status": row.get("status", ""),
         "claimedBy": row.get("claimedBy") or None,
         "lastActivityAt": row.get("lastActivityAt", ""),
+        "handoffRequestedAt": row.get("handoffRequestedAt") or None,
         "messageCount": as_int(row.get("messageCount")),
         "costUsd": round(as_int(row.get("costMicroUsd")) / 1_000_000, 6),
         "preview": row.get("preview", ""),
     }
+
+
+def _latest_per_session(rows: list[Any]) -> list[dict[str, Any]]:
+    """Drop a row left at an older position while a projection moves (the newest version wins)."""
+    newest: dict[str, int] = {}
+    for row in rows:
+        newest[row.get("sessionId", "")] = max(newest.get(row.get("sessionId", ""), -1), as_int(row.get("version")))
+    return [dict(row) for row in rows if as_int(row.get("version")) == newest[row.get("sessionId", "")]]
 
 
 class SessionIndexRepository:
@@ -85,28 +115,82 @@ class SessionIndexRepository:
     def __init__(self, client: Any | None = None) -> None:
         self._client = client or table_client(tables.SESSIONS_INDEX)
 
-    async def update(self, before: IndexedSession | None, after: IndexedSession) -> None:
-        """Move a session's rows from its old position to its new one."""
+    async def project(self, session: IndexedSession) -> bool:
+        """Move a session's rows to where ``session`` puts them; False when a newer version is there.
+
+        A pointer row (PartitionKey ``pointer``) remembers the version and keys last projected.
+        New rows are written first, then the pointer (If-Match), then the old rows are deleted:
+        a reader never misses the session, an older version never replaces a newer one, and a
+        projection interrupted anywhere is completed by running it again.
+        """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
         from azure.data.tables import UpdateMode
 
-        fields = after.fields()
-        new_rows = {
-            ("byactivity", activity_key(after.last_activity_at, after.session_id)),
-            ("bycost", cost_key(after.cost_micro_usd, after.session_id)),
-            (f"status-{after.status}", after.session_id),
-        }
-        # Rows are in different partitions (no batch); writing them at once keeps this one round trip.
-        # Int64: a session's cost in micro-dollars passes Int32 at about $2,147.
-        rows = [with_int64({"PartitionKey": pk, "RowKey": rk, **fields}, ("costMicroUsd",)) for pk, rk in new_rows]
-        await asyncio.gather(*(storage_call(self._client.upsert_entity(row, mode=UpdateMode.REPLACE)) for row in rows))
-        if before is not None:
-            old_rows = {
-                ("byactivity", activity_key(before.last_activity_at, before.session_id)),
-                ("bycost", cost_key(before.cost_micro_usd, before.session_id)),
-                (f"status-{before.status}", before.session_id),
-            }
+        wanted = session.keys()
+        written: set[tuple[str, str]] = set()
+        for _ in range(8):
+            try:
+                pointer = await storage_call(self._client.get_entity(_POINTER, session.session_id))
+            except ResourceNotFoundError:
+                pointer = None
+            current = as_int(pointer.get("version")) if pointer else -1
+            if current > session.version:
+                await self._delete(written - _pointer_keys(pointer))
+                return False
+            # Int64: a session's cost in micro-dollars passes Int32 at about $2,147.
+            rows = [
+                with_int64({"PartitionKey": pk, "RowKey": rk, **session.fields()}, ("costMicroUsd",))
+                for pk, rk in wanted
+            ]
+            await asyncio.gather(
+                *(storage_call(self._client.upsert_entity(row, mode=UpdateMode.REPLACE)) for row in rows)
+            )
+            written |= wanted
+            if current == session.version:
+                return True
+            entity = {"PartitionKey": _POINTER, "RowKey": session.session_id, "version": session.version,
+                      "keys": json.dumps(sorted(wanted))}  # fmt: skip
+            try:
+                if pointer is None:
+                    await storage_call(self._client.create_entity(entity))
+                else:
+                    await storage_call(
+                        self._client.update_entity(
+                            entity, mode=UpdateMode.REPLACE, etag=pointer.metadata["etag"],
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                    )  # fmt: skip
+            except (ResourceExistsError, ResourceModifiedError):
+                continue  # another projection moved it meanwhile: look again
             # Old rows go only after the new ones exist, so a reader never misses the session.
-            await asyncio.gather(*(storage_call(self._client.delete_entity(pk, rk)) for pk, rk in old_rows - new_rows))
+            await self._delete((_pointer_keys(pointer) | written) - wanted)
+            return True
+        raise RuntimeError(f"orderings of session {session.session_id} kept changing")
+
+    async def _delete(self, keys: set[tuple[str, str]]) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        async def delete(pk: str, rk: str) -> None:
+            try:
+                await storage_call(self._client.delete_entity(pk, rk))
+            except ResourceNotFoundError:
+                pass
+
+        await asyncio.gather(*(delete(pk, rk) for pk, rk in keys))
+
+    async def queue_position(self, session_id: str, waiting_since: str) -> int:
+        """1 + how many sessions have waited for a person longer than this one."""
+        query = self._client.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": "status-human_requested"}, select=["RowKey", "handoffRequestedAt"]
+        )
+        rows = await collect(query, limit=_LIVE_READ_LIMIT)
+        ahead = {
+            row["RowKey"]
+            for row in rows
+            if row["RowKey"] != session_id and (row.get("handoffRequestedAt") or waiting_since) < waiting_since
+        }
+        return len(ahead) + 1
 
     async def count_status(self, status: str) -> int:
         """How many sessions are in ``status``."""
@@ -155,7 +239,7 @@ class SessionIndexRepository:
         more = len(rows) > limit
         rows = rows[:limit]
         cursor = rows[-1]["RowKey"] if more and rows else None
-        return [dict(row) for row in rows], cursor
+        return _latest_per_session(rows), cursor
 
     async def _live_by_activity(
         self, status: str, claimed_by: str | None, limit: int, low: str
@@ -186,4 +270,4 @@ class SessionIndexRepository:
             parameters["after"] = after
         query = self._client.query_entities(" and ".join(clauses), parameters=parameters, results_per_page=limit + 1)
         rows = [dict(row) for row in await collect(query, limit=limit + 1)]
-        return rows[:limit], rows[limit - 1]["RowKey"] if len(rows) > limit else None
+        return _latest_per_session(rows[:limit]), rows[limit - 1]["RowKey"] if len(rows) > limit else None

@@ -18,6 +18,7 @@ from shared.storage.errors import collect, storage_call
 from shared.storage.values import as_int, with_int64
 
 _PK = "hour"
+_MARKER = "x-"  # sorts after every hour key, so hour ranges never read markers
 SHARDS = 8
 COUNTERS = (
     "calls",
@@ -103,6 +104,57 @@ class RollupRepository:
             except ResourceModifiedError:
                 continue
         raise RuntimeError("rollup update kept conflicting")
+
+    async def add_once(self, hour: str, marker: str, increments: dict[str, int]) -> bool:
+        """Add counters to ``hour`` exactly once per ``marker``; False when that marker was already added.
+
+        The shard row and a marker row (``x-<hour>-<marker>``) are written in one transaction, so a
+        retried projection can't count twice. Markers are dropped after two days (:meth:`forget_markers`).
+        """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        marker_row = {"PartitionKey": _PK, "RowKey": f"{_MARKER}{hour}-{marker}"}
+        row = f"{hour}-{random.randrange(SHARDS)}"
+        for _ in range(20):
+            try:
+                entity = await storage_call(self._client.get_entity(_PK, row))
+            except ResourceNotFoundError:
+                entity = None
+            if entity is None:
+                fresh = {"PartitionKey": _PK, "RowKey": row, **dict.fromkeys(COUNTERS, 0), **increments}
+                shard: tuple[Any, ...] = ("create", with_int64(fresh, COUNTERS))
+            else:
+                for name, value in increments.items():
+                    entity[name] = as_int(entity.get(name)) + value
+                if_match = {"mode": UpdateMode.REPLACE, "etag": entity.metadata["etag"],
+                            "match_condition": MatchConditions.IfNotModified}  # fmt: skip
+                shard = ("update", with_int64(dict(entity), COUNTERS), if_match)
+            try:
+                await storage_call(self._client.submit_transaction([("create", marker_row), shard]))
+                return True
+            except TableTransactionError as exc:
+                if exc.status_code not in (409, 412):
+                    raise
+            try:  # a conflict: either the marker exists (already counted) or the shard moved on
+                await storage_call(self._client.get_entity(_PK, marker_row["RowKey"]))
+                return False
+            except ResourceNotFoundError:
+                continue
+        raise RuntimeError("rollup update kept conflicting")
+
+    async def forget_markers(self, before: datetime) -> int:
+        """Delete the exactly-once markers of hours before ``before``; returns how many went."""
+        query = self._client.query_entities(
+            "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+            parameters={"pk": _PK, "low": _MARKER, "high": f"{_MARKER}{hour_key(before)}"},
+            select=["RowKey"],
+        )
+        rows = await collect(query, limit=10_000)
+        for entity in rows:
+            await storage_call(self._client.delete_entity(_PK, entity["RowKey"]))
+        return len(rows)
 
     async def hours(self, start: datetime, end: datetime) -> dict[str, Totals]:
         """Totals per hour key for hours in [start, end)."""

@@ -8,8 +8,12 @@ SEATS = "seats"  # PartitionKey = billing month, RowKey = agent oid
 RATELIMITS = "ratelimits"  # fixed-window counters per client
 SEARCH = "searchindex"  # messages written since the last compaction into search segments
 AUDIT = "audit"  # every session transition
+OUTBOX_PENDING = "outboxpending"  # sessions whose commits may have outbox rows left (the repair timer's list)
 
-ALL_TABLES = (META, CHATS, SESSIONS_INDEX, ROLLUPS, SEATS, RATELIMITS, SEARCH, AUDIT)
+ALL_TABLES = (META, CHATS, SESSIONS_INDEX, ROLLUPS, SEATS, RATELIMITS, SEARCH, AUDIT, OUTBOX_PENDING)
 
 KNOWLEDGE_CONTAINER = "knowledge"
 ALL_CONTAINERS = (KNOWLEDGE_CONTAINER,)
+
+OUTBOX_QUEUE = "outbox"  # one message per commit: "apply this session's outbox rows"
+ALL_QUEUES = (OUTBOX_QUEUE,)

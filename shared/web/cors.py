@@ -56,7 +56,7 @@ def with_cors(handler: Handler) -> Handler:
             if headers:
                 headers.update(
                     {
-                        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
                         "Access-Control-Allow-Headers": ALLOWED_HEADERS,
                         "Access-Control-Max-Age": "600",
                     }

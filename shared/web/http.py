@@ -21,6 +21,10 @@ from typing import Annotated, Any, TypeVar
 import azure.functions as func
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
+from shared.errors import TITLES as _TITLES
+from shared.errors import Problem
+from shared.storage.errors import StorageUnavailable
+
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://supportdesk.dev/problems/"
@@ -28,45 +32,8 @@ CORRELATION_HEADER = "x-correlation-id"
 NO_STORE = {"Cache-Control": "no-store"}  # for every response that carries per-user or live data
 _correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 
-_TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
-
-
-class Problem(Exception):
-    """An error the client should see, rendered as an RFC 7807 problem."""
-
-    def __init__(
-        self,
-        status: int,
-        detail: str,
-        *,
-        kind: str | None = None,
-        title: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        **extensions: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.kind = kind or _TITLES.get(status, "error").lower().replace(" ", "-")
-        self.title = title or _TITLES.get(status, "Error")
-        self.headers = dict(headers or {})
-        self.extensions = extensions
 
 
 def correlation_id() -> str:
@@ -163,6 +130,11 @@ def endpoint(handler: Handler) -> Handler:
             return response
         except Problem as problem:
             return problem_response(problem, request_path(req))
+        except StorageUnavailable:
+            unavailable = Problem(
+                503, "Storage is unavailable; retry shortly.", kind="storage-unavailable", headers={"Retry-After": "5"}
+            )
+            return problem_response(unavailable, request_path(req))
         except Exception:
             log.exception("unhandled error in %s (correlation %s)", handler.__name__, correlation_id())
             return problem_response(
@@ -177,9 +149,14 @@ def endpoint(handler: Handler) -> Handler:
     return wrapper
 
 
-def read_json(req: func.HttpRequest, model: type[ModelT], *, max_bytes: int) -> ModelT:
-    """Parse the body into ``model``: 413 when too large, 415/400 when not JSON, 422 when invalid."""
+def read_json(req: func.HttpRequest, model: type[ModelT], *, max_bytes: int, optional: bool = False) -> ModelT:
+    """Parse the body into ``model``: 413 when too large, 415/400 when not JSON, 422 when invalid.
+
+    With ``optional``, an empty body counts as ``{}``.
+    """
     body = req.get_body() or b""
+    if optional and not body.strip():
+        body = b"{}"
     if len(body) > max_bytes:
         raise Problem(413, f"The request body is {len(body)} bytes; the limit is {max_bytes}.")
     content_type = (req.headers.get("content-type") or "application/json").split(";")[0].strip()

@@ -13,10 +13,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from typing import Any
 
+from shared.errors import Problem
 from shared.storage import tables
 from shared.storage.clients import table_client
 from shared.storage.errors import storage_call
-from shared.web.http import Problem
 
 WINDOW_SECONDS = 60
 

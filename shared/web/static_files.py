@@ -11,9 +11,9 @@ from pathlib import Path
 
 import azure.functions as func
 
-from shared.web.http import Problem
+from shared.errors import Problem
 
-STATIC_ROOT = Path(__file__).resolve().parent.parent / "static"
+STATIC_ROOT = Path(__file__).resolve().parents[2] / "static"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 

@@ -1,17 +1,23 @@
-"""A small Function App exercising the host: route templates, sync/async, bodies, a timer."""
+"""A small Function App exercising the host: route templates, sync/async, bodies, a timer, queues."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import os
 from pathlib import Path
 
 import azure.functions as func
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
 from pydantic import BaseModel, Field
 
 from shared.web.http import endpoint, json_response, read_json
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+logging.getLogger("azure").setLevel(logging.WARNING)  # as function_app.py: no line per Storage request
 
 
 def _echo(req: func.HttpRequest, name: str) -> func.HttpResponse:
@@ -81,3 +87,42 @@ async def tick(timer: func.TimerRequest) -> None:
     # Each run appends one line, so the test can see how often and how it fired.
     with Path(os.environ["TICK_FILE"]).open("a", encoding="utf-8") as out:
         out.write(json.dumps({"past_due": timer.past_due}) + "\n")
+
+
+def _record(msg: func.QueueMessage, queue: str) -> None:
+    """One row per delivery in Azurite's ``queueruns`` table, keyed by queue, so a test can see them."""
+    table = TableClient.from_connection_string(os.environ["AzureWebJobsStorage"], "queueruns")
+    with contextlib.suppress(ResourceExistsError):
+        table.create_table()
+    table.upsert_entity(
+        {
+            "PartitionKey": queue,
+            "RowKey": f"{msg.id}-{msg.dequeue_count}",
+            "message_id": msg.id,
+            "body_hex": msg.get_body().hex(),
+            "dequeue_count": msg.dequeue_count,
+            "pop_receipt": msg.pop_receipt or "",
+            "inserted": msg.insertion_time is not None,
+        }
+    )
+
+
+def _fail_if_asked(msg: func.QueueMessage) -> None:
+    # A body "fail:N" fails the first N deliveries; "fail:always" every one.
+    body = msg.get_body()
+    if body.startswith(b"fail:"):
+        times = body.removeprefix(b"fail:")
+        if times == b"always" or (msg.dequeue_count or 0) <= int(times):
+            raise RuntimeError(f"failing delivery {msg.dequeue_count} as asked")
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%WORK_QUEUE%", connection="AzureWebJobsStorage")
+def work(msg: func.QueueMessage) -> None:
+    _record(msg, os.environ["WORK_QUEUE"])
+    _fail_if_asked(msg)
+
+
+@app.queue_trigger(arg_name="item", queue_name="%AUDIT_QUEUE%", connection="AzureWebJobsStorage")
+async def audit(item: func.QueueMessage) -> None:
+    await asyncio.to_thread(_record, item, os.environ["AUDIT_QUEUE"])
+    _fail_if_asked(item)

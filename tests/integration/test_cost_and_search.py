@@ -216,7 +216,7 @@ def _texts(body: dict[str, Any]) -> list[str]:
 def corpus(store_azurite: Azurite) -> dict[str, str]:
     """Messages in a compacted segment, in a bulk segment and still pending: name -> session id."""
     from shared import search
-    from shared.storage.chats import Message
+    from shared.conversations.models import Message
 
     base = datetime.now(UTC) - timedelta(days=1)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
+from azure.data.tables import UpdateMode
 
 from devhost.azurite import Azurite
-from shared.storage.chats import utcnow
+from shared.clock import utcnow
 from shared.storage.seats import billing_month
 from tests.conftest import Host
 from tests.fakes.http_server import FakeServer
@@ -102,3 +104,27 @@ def test_an_outage_is_retried_on_the_next_run(metered: Metered) -> None:
     metered.run()
     assert len(metered.market.accepted) == 1 and metered.market.accepted[0]["quantity"] == 2.0
     assert metered.health_quantity() == 2
+
+
+def test_a_month_reports_only_the_growth_of_its_peak(metered: Metered) -> None:
+    metered.seats(3)
+    metered.run()
+    assert [e["quantity"] for e in metered.market.accepted] == [1.0]
+    metered.seats(5)
+    metered.run()  # the same hour: the Marketplace takes one event per hour, so the growth waits
+    assert len(metered.market.accepted) == 1
+    an_hour_ago = (utcnow() - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    meta = tables(metered.azurite).get_table_client("meta")
+    meta.update_entity(
+        {"PartitionKey": "state", "RowKey": "metering", "lastReportedHour": an_hour_ago.strftime("%Y-%m-%dT%H:%M:%S")},
+        mode=UpdateMode.MERGE,
+    )
+    metered.run()
+    assert [e["quantity"] for e in metered.market.accepted] == [1.0, 2.0]  # the month's events sum to its peak
+    assert metered.health_quantity() == 3
+    meta.update_entity(
+        {"PartitionKey": "state", "RowKey": "metering", "lastReportedHour": an_hour_ago.strftime("%Y-%m-%dT%H:%M:%S")},
+        mode=UpdateMode.MERGE,
+    )
+    metered.run()  # a later hour with no new seat: nothing more
+    assert len(metered.market.accepted) == 2 and metered.health_quantity() == 3

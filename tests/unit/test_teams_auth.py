@@ -9,6 +9,7 @@ import azure.functions as func
 import pytest
 from jwt import PyJWK, PyJWKClientConnectionError, PyJWKClientError
 
+from shared.errors import Problem
 from shared.identity.devidentity import DEV_CLIENT_ID, DEV_TENANT_ID, DevSignIn, dev_oid, make_dev_identity
 from shared.identity.teams import (
     Agent,
@@ -19,7 +20,6 @@ from shared.identity.teams import (
     make_jwks_client,
     make_validator,
 )
-from shared.web.http import Problem
 from tests.fakes import jwks as fake
 from tests.fakes.jwks import SigningKey
 

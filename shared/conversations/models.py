@@ -1,0 +1,133 @@
+"""The conversation's data: a session header and its messages (no storage, no I/O).
+
+A session moves ``open`` (the bot answers) -> ``human_requested`` (waiting for a person) ->
+``claimed`` (one agent owns it) -> ``closed``; a request nobody claims may go back to ``open``.
+``seq`` numbers the messages; ``version`` numbers the commits (every committed change adds one),
+and orders everything derived from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from typing import Any
+
+from shared.clock import iso, utcnow
+
+OPEN, HUMAN_REQUESTED, CLAIMED, CLOSED = "open", "human_requested", "claimed", "closed"
+STATUSES = (OPEN, HUMAN_REQUESTED, CLAIMED, CLOSED)
+LIVE_STATUSES = (OPEN, HUMAN_REQUESTED, CLAIMED)
+
+# The bot's short-term memory travels in the header, so a turn reads one row, not the transcript.
+RECENT_MESSAGES = 20
+# Stored as one Table property (64 KiB of UTF-16 at most), so the budget is in UTF-16 bytes.
+RECENT_BYTES = 48_000
+
+
+@dataclass
+class Session:
+    """A conversation's header: its state, owner, counters and totals."""
+
+    session_id: str
+    status: str = OPEN
+    created_at: datetime = field(default_factory=utcnow)
+    last_activity_at: datetime = field(default_factory=utcnow)
+    seq: int = 0
+    version: int = 0
+    claimed_by: str = ""
+    claimed_by_name: str = ""
+    claimed_at: datetime | None = None
+    handoff_requested_at: datetime | None = None
+    closed_at: datetime | None = None
+    origin: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_micro_usd: int = 0
+    ai_calls: int = 0
+    ai_calls_day: str = ""
+    ai_calls_today: int = 0
+    preview: str = ""
+    recent: list[tuple[str, str]] = field(default_factory=list)  # (sender, text), oldest first
+    etag: str = ""
+
+    def copy(self) -> Session:
+        """A detached copy (for before/after comparisons)."""
+        return replace(self, recent=list(self.recent))
+
+    def public(self) -> dict[str, Any]:
+        """The camelCase form agents and the dashboard see."""
+        return {
+            "sessionId": self.session_id,
+            "status": self.status,
+            "createdAt": iso(self.created_at),
+            "lastActivityAt": iso(self.last_activity_at),
+            "claimedBy": self.claimed_by or None,
+            "claimedByName": self.claimed_by_name or None,
+            "claimedAt": iso(self.claimed_at) or None,
+            "handoffRequestedAt": iso(self.handoff_requested_at) or None,
+            "closedAt": iso(self.closed_at) or None,
+            "messageCount": self.seq,
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+            "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
+            "preview": self.preview,
+        }
+
+    def remember(self, sender: str, text: str) -> None:
+        """Keep ``text`` in the recent history the bot reads (bounded in count and size)."""
+        self.recent.append((sender, text))
+        del self.recent[:-RECENT_MESSAGES]
+        while len(self.recent) > 1 and sum(len(t.encode("utf-16-le")) for _, t in self.recent) > RECENT_BYTES:
+            del self.recent[0]
+
+
+SESSION_FIELDS = tuple(f.name for f in fields(Session))
+
+
+@dataclass
+class Message:
+    """One message of a conversation."""
+
+    session_id: str
+    seq: int
+    sender: str  # visitor | bot | agent | system
+    text: str
+    created_at: datetime = field(default_factory=utcnow)
+    message_id: str = ""
+    agent_oid: str = ""
+    agent_name: str = ""
+    model: str = ""
+    provider: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_micro_usd: int = 0
+    latency_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.message_id:
+            self.message_id = f"{self.session_id}:{self.seq}"
+
+    def public(self) -> dict[str, Any]:
+        """What the widget and the agent console see."""
+        body: dict[str, Any] = {
+            "id": self.message_id,
+            "seq": self.seq,
+            "sender": self.sender,
+            "text": self.text,
+            "createdAt": iso(self.created_at),
+        }
+        if self.agent_name:
+            body["agentName"] = self.agent_name
+        return body
+
+    def transcript(self) -> dict[str, Any]:
+        """The admin's view: with tokens, cost and model."""
+        return {
+            **self.public(),
+            "agentOid": self.agent_oid or None,
+            "model": self.model or None,
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+            "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
+            "latencyMs": self.latency_ms,
+        }

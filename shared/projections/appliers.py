@@ -1,0 +1,86 @@
+"""One idempotent applier per outbox row kind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared.clock import utcnow
+from shared.conversations.models import Session
+from shared.realtime import events
+from shared.storage.audit import AuditRepository
+from shared.storage.chats import ChatRepository, OutboxRow
+from shared.storage.orderings import IndexedSession, SessionIndexRepository
+from shared.storage.outbox import OutboxNotice
+from shared.storage.rollups import RollupRepository
+from shared.storage.seats import SeatRepository
+
+PUSH_RETRY_WINDOW = timedelta(minutes=2)
+
+
+def indexed(session: Session) -> IndexedSession:
+    """The orderings' view of a session."""
+    return IndexedSession(
+        session_id=session.session_id,
+        status=session.status,
+        last_activity_at=session.last_activity_at,
+        cost_micro_usd=session.cost_micro_usd,
+        claimed_by=session.claimed_by,
+        message_count=session.seq,
+        preview=session.preview,
+        version=session.version,
+        handoff_requested_at=session.handoff_requested_at,
+    )
+
+
+async def project_orderings(row: OutboxRow, _: OutboxNotice) -> None:
+    """Put the session where its current header says (never behind a newer projection)."""
+    session = await ChatRepository().get(row.session_id)
+    if session is not None:
+        await SessionIndexRepository().project(indexed(session))
+
+
+async def add_rollup(row: OutboxRow, _: OutboxNotice) -> None:
+    """Add the commit's counters to its hour, once."""
+    counters = {str(k): int(v) for k, v in (row.payload.get("counters") or {}).items()}
+    await RollupRepository().add_once(str(row.payload["hour"]), f"{row.session_id}-{row.version}", counters)
+
+
+async def index_search(row: OutboxRow, _: OutboxNotice) -> None:
+    """Make the commit's messages searchable (rows keyed by message id: writing twice is harmless)."""
+    from shared import search
+
+    first, last = int(row.payload["first"]), int(row.payload["last"])
+    messages = await ChatRepository().messages(row.session_id, after=first - 1, upto=last)
+    await search.index_messages(messages)
+
+
+async def record_audit(row: OutboxRow, _: OutboxNotice) -> None:
+    """Record the status change of the commit, keyed by its version."""
+    payload = {str(k): str(v) for k, v in row.payload.items()}
+    event, actor, at = payload.pop("event"), payload.pop("actor", "system"), payload.pop("at", "")
+    await AuditRepository().record_once(row.session_id, row.version, event, actor=actor, at=at, **payload)
+
+
+async def take_seat(row: OutboxRow, _: OutboxNotice) -> None:
+    """The claiming agent holds a seat this billing month (the first claim time is kept)."""
+    await SeatRepository().take_seat(str(row.payload["month"]), str(row.payload["oid"]), str(row.payload["at"]))
+
+
+async def push(row: OutboxRow, notice: OutboxNotice) -> None:
+    """Push what the request could not (it pushes first itself; this runs only when that failed)."""
+    if row.version <= notice.pushed_upto:
+        return
+    chats = ChatRepository()
+    session = await chats.get(row.session_id)
+    if session is None:
+        return
+    first, last = int(row.payload.get("first", 0)), int(row.payload.get("last", 0))
+    ok = True
+    if first:
+        messages = await chats.messages(row.session_id, after=first - 1, upto=last)
+        ok = await events.push_messages(session, messages)
+    if row.payload.get("session"):
+        ok = await events.push_session(session) and ok
+    # Retried while it is news; after that clients have caught up with ``?after=`` anyway.
+    if not ok and utcnow() - row.created_at < PUSH_RETRY_WINDOW:
+        raise RuntimeError("real-time push failed")

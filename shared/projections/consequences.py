@@ -1,0 +1,59 @@
+"""What follows from a commit, as outbox rows (pure): orderings, rollup, search, audit, seat, push.
+
+Each row is written in the commit's own transaction and applied later by the outbox queue
+trigger (see :mod:`shared.projections.apply`), so none of this work happens inside the request
+and none of it is lost when a worker dies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.clock import iso
+from shared.conversations.models import HUMAN_REQUESTED, Message, Session
+from shared.storage.chats import OutboxRow
+from shared.storage.rollups import hour_key
+from shared.storage.seats import billing_month
+
+ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", "audit", "seat", "push"
+KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH)
+
+
+def consequences(
+    before: Session | None,
+    after: Session,
+    messages: list[Message],
+    *,
+    usage: dict[str, int] | None = None,
+    actor: str,
+    now: datetime,
+) -> list[OutboxRow]:
+    """The outbox rows of a commit that took ``before`` (None: a new session) to ``after``."""
+
+    def row(kind: str, **payload: Any) -> OutboxRow:
+        return OutboxRow(after.session_id, after.version, kind, payload, created_at=now)
+
+    rows = [row(ORDERINGS)]
+    counters = {name: value for name, value in (usage or {}).items() if value}
+    if messages:
+        counters["messages"] = len(messages)
+    if before is None:
+        counters["sessions"] = 1
+    elif after.status == HUMAN_REQUESTED and before.status != HUMAN_REQUESTED:
+        counters["handoffs"] = 1
+    if counters:
+        rows.append(row(ROLLUP, hour=hour_key(now), counters=counters))
+    if messages:
+        rows.append(row(SEARCH, first=messages[0].seq, last=messages[-1].seq))
+    status_changed = before is None or before.status != after.status
+    if status_changed:
+        previous = before.status if before else ""
+        rows.append(row(AUDIT, event=f"status:{after.status}", actor=actor, previous=previous, at=iso(now)))
+    if after.claimed_by and (before is None or before.claimed_by != after.claimed_by):
+        rows.append(row(SEAT, month=billing_month(now), oid=after.claimed_by, at=iso(now)))
+    owner_changed = before is not None and before.claimed_by != after.claimed_by
+    if messages or (before is not None and (status_changed or owner_changed)):
+        first, last = (messages[0].seq, messages[-1].seq) if messages else (0, 0)
+        rows.append(row(PUSH, first=first, last=last, session=status_changed or owner_changed))
+    return rows
