@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import azure.functions as func
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared import search
 from shared.clock import iso
 from shared.identity.admin import clear_cookie_header, require_admin, rotate_key, session_for, sign_in
 from shared.ops import reports, teams_setup
 from shared.web.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
+from shared.web.idempotency import request_key
 from shared.web.static_files import PAGE_SECURITY_HEADERS, serve
 
 bp = func.Blueprint()
@@ -21,6 +22,8 @@ _ASSETS = {"dashboard.js": "dashboard.js", "dashboard.css": "dashboard.css"}
 
 class SignInIn(BaseModel):
     """The admin key typed on the dashboard."""
+
+    model_config = ConfigDict(defer_build=True)  # validators built at the first sign-in, not at import
 
     key: str = Field(min_length=1, max_length=256)
 
@@ -126,8 +129,8 @@ async def ops_signout(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def ops_rotate_key(req: func.HttpRequest) -> func.HttpResponse:
     """A new admin key, shown once; the old key and every dashboard session stop working."""
-    context = await require_admin(req)
-    body, record = await rotate_key()
+    request = request_key(req.headers.get("idempotency-key"), "POST", "ops/rotate-key", None)
+    body, record, context = await rotate_key(req, request)
     headers = dict(NO_STORE)
     if context.method == "cookie":
         # The dashboard that rotated stays signed in, on a cookie for the new key version.

@@ -141,7 +141,9 @@ def eventually(check: Callable[[], T], *, timeout: float = 20.0, what: str = "th
 def settled(azurite: Azurite, *session_ids: str, timeout: float = 20.0) -> None:
     """Wait until the outbox queue trigger has applied every outbox row of these sessions."""
     for session_id in session_ids:
-        eventually(lambda s=session_id: not outbox_rows(azurite, s), timeout=timeout, what=f"the outbox of {session_id}")
+        eventually(
+            lambda s=session_id: not outbox_rows(azurite, s), timeout=timeout, what=f"the outbox of {session_id}"
+        )
 
 
 def _plain(entity: Any) -> dict[str, Any]:

@@ -6,14 +6,16 @@
 3. Commit in one entity-group transaction, guarded by the header's ETag: the header, its new
    messages, the replay record (inserted, never upserted) and one outbox row per consequence.
    Someone else wrote first: load again and decide again.
-4. Push the change to the visitor and agents right away (latency matters), then put a notice on
-   the outbox queue; the queue trigger applies the rows (and pushes again only if this push failed).
+4. Push the change to the visitor and agents right away (latency matters), answer, and put a
+   notice on the outbox queue beside the answer; the queue trigger applies the rows (and pushes
+   again only if this push failed). A notice that never makes it is re-sent by the repair timer.
 Nothing derived (orderings, rollups, search, audit, seats) is written inside the request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,6 @@ from typing import Any
 
 from shared.clock import utcnow
 from shared.conversations import idempotency
-from shared.conversations.idempotency import RequestKey
 from shared.conversations.machine import Command, Decision, Outcome, decide
 from shared.conversations.models import Session
 from shared.errors import Problem
@@ -31,6 +32,7 @@ from shared.realtime import events
 from shared.storage.chats import ChatRepository, Loaded, Replay
 from shared.storage.errors import ConcurrentUpdate
 from shared.storage.outbox import OutboxNotice, OutboxQueue, PendingMarkers
+from shared.web.idempotency import RequestKey, check_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,7 @@ async def execute(
         status, body = respond(decision)
         if not decision.changed:
             return Result(status, body, decision)
-        record = request.replay(status, body, now, expired=loaded.replay) if request else None
+        record = idempotency.record(request, status, body, now, loaded.replay) if request else None
         try:
             await _commit(decision, record, actor, now)
         except ConcurrentUpdate:
@@ -133,7 +135,7 @@ async def _commit(decision: Decision, record: Replay | None, actor: str, now: da
     rows = consequences(before, after, decision.messages, usage=decision.usage, actor=actor, now=now)
     await ChatRepository().commit(after, decision.messages, record, rows)
     pushed = await _push(decision)
-    await announce(after.session_id, pushed_upto=after.version if pushed else 0)
+    announce_soon(after.session_id, pushed_upto=after.version if pushed else 0)
 
 
 async def create_session(session: Session, *, actor: str) -> Session:
@@ -142,7 +144,7 @@ async def create_session(session: Session, *, actor: str) -> Session:
     session.version = 1
     rows = consequences(None, session, [], actor=actor, now=now)
     await asyncio.gather(PendingMarkers().mark(session.session_id), ChatRepository().create(session, rows))
-    await announce(session.session_id, pushed_upto=session.version)
+    announce_soon(session.session_id, pushed_upto=session.version)
     return session
 
 
@@ -159,6 +161,21 @@ async def _push(decision: Decision) -> bool:
     except Exception:
         log.warning("real-time push failed for session %s", after.session_id, exc_info=True)
         return False
+
+
+_announcing: set[asyncio.Task[None]] = set()
+
+
+def announce_soon(session_id: str, *, pushed_upto: int = 0) -> None:
+    """Enqueue the outbox notice without holding up the answer.
+
+    The session was marked before the commit, so a notice lost here (the worker stops first, or
+    Storage fails) is enqueued by the repair timer a minute later: the answer needn't wait for it.
+    """
+    # A context of its own: this work is no longer the request's (nor counted as its Storage calls).
+    task = asyncio.create_task(announce(session_id, pushed_upto=pushed_upto), context=contextvars.Context())
+    _announcing.add(task)  # a reference, so the task isn't collected before it runs
+    task.add_done_callback(_announcing.discard)
 
 
 async def announce(session_id: str, *, pushed_upto: int = 0) -> None:
@@ -189,8 +206,7 @@ async def once(session_id: str, request: RequestKey | None, run: Callable[[], Aw
     if running is not None:
         fingerprint, first = running
         result = await asyncio.shield(first)
-        if fingerprint != request.fingerprint:
-            idempotency.replayed(Replay(request.key, fingerprint, result.status, result.body), request)
+        check_fingerprint(fingerprint, request)
         return Result(result.status, result.body)
     future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
     future.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no warning

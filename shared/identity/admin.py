@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import hmac
+import json
+import math
 import logging
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
 
 import azure.functions as func
@@ -27,7 +30,9 @@ from shared.config import get_settings
 from shared.identity import secrets as security
 from shared.ops.bootstrap import current_record
 from shared.storage.deployment import DeploymentRecord, DeploymentRepository
+from shared.storage.errors import ConcurrentUpdate
 from shared.web.http import Problem, bearer_credential
+from shared.web.idempotency import RequestKey, check_fingerprint
 from shared.web.ratelimit import WINDOW_SECONDS, StorageRateLimiter, client_address
 
 log = logging.getLogger(__name__)
@@ -38,6 +43,7 @@ COOKIE_SECONDS = 8 * 3600
 FAILURES_PER_MINUTE = 10
 FAIL_BUCKET = "admin-fail"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+REPLAY_TTL = timedelta(hours=24)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="admin", charset="UTF-8"'}
 
 
@@ -139,7 +145,8 @@ async def _recent_failures(client: str) -> int:
         limiter.count(FAIL_BUCKET, client, now), limiter.count(FAIL_BUCKET, client, now - WINDOW_SECONDS)
     )
     share = 1 - (now % WINDOW_SECONDS) / WINDOW_SECONDS
-    return current + int(previous * share)
+    # Rounded up: ten wrong keys straddling a minute boundary must still count as ten.
+    return current + math.ceil(previous * share)
 
 
 def _too_many(retry_after: int) -> Problem:
@@ -200,24 +207,109 @@ def session_for(record: DeploymentRecord) -> tuple[dict[str, object], str]:
     return body, cookie_header(value, expires)
 
 
-async def rotate_key() -> tuple[dict[str, object], DeploymentRecord]:
-    """Replace the admin key (ETag-guarded); the old key and every cookie stop at once."""
+async def rotate_key(
+    req: func.HttpRequest, request: RequestKey | None = None
+) -> tuple[dict[str, object], DeploymentRecord, AdminContext]:
+    """Replace the admin key (ETag-guarded); the old key and every cookie stop at once.
+
+    With an Idempotency-Key, a retry of a rotation whose answer was lost gets the same new key.
+    The retry still carries the credentials from *before* the rotation, so those are checked
+    against the replay record; the new key is stored sealed (AES-GCM) under a key derived from that
+    old credential, which is never stored, so only the caller who rotated can open it.
+    """
     from azure.core.exceptions import ResourceModifiedError
 
     repo = DeploymentRepository()
+    if request is not None:
+        replayed = await _rotation_replay(req, request, repo)
+        if replayed is not None:
+            return replayed
+    context = await require_admin(req)
+    credential = _presented_key(req) or _presented_cookie(req) or ""
     for _ in range(5):
         record = await current_record()
+        previous_hash, previous_version = record.admin_key_hash, record.admin_key_version
         key = security.new_key("sdk")
         # Same salt: bootstrap compares the ADMIN_KEY setting's hash under it to spot a changed setting.
         record.admin_key_hash = security.hash_key(key, record.admin_key_salt)
         record.admin_key_version += 1
+        body: dict[str, object] = {
+            "adminKey": key,
+            "rotatedAt": _iso(int(time.time())),
+            "keyVersion": record.admin_key_version,
+        }
         try:
-            await repo.replace(record)
-        except ResourceModifiedError:
+            if request is None:
+                await repo.replace(record)
+            else:
+                await repo.replace_with_replay(record, request.key, {
+                    "fingerprint": request.fingerprint, "previousKeyHash": previous_hash,
+                    "previousVersion": previous_version, "createdAt": _iso(int(time.time())),
+                    "sealed": _seal(body, credential, record.admin_key_salt),
+                })  # fmt: skip
+        except (ResourceModifiedError, ConcurrentUpdate):
+            if request is not None and (replayed := await _rotation_replay(req, request, repo)) is not None:
+                return replayed  # a concurrent retry with the same key rotated first
             continue
         log.info("admin key rotated to version %d", record.admin_key_version)
-        return {"adminKey": key, "rotatedAt": _iso(int(time.time())), "keyVersion": record.admin_key_version}, record
+        return body, record, context
     raise Problem(409, "The deployment record kept changing; retry the rotation.", kind="busy")
+
+
+async def _rotation_replay(
+    req: func.HttpRequest, request: RequestKey, repo: DeploymentRepository
+) -> tuple[dict[str, object], DeploymentRecord, AdminContext] | None:
+    """The answer of an earlier rotation with this key, for the caller who made it; None if none."""
+    stored = await repo.replay(request.key)
+    if stored is None:
+        return None
+    created = datetime.fromisoformat(str(stored.get("createdAt", "")).replace("Z", "+00:00"))
+    if datetime.now(UTC) - created > REPLAY_TTL:
+        await repo.forget_replay(request.key)
+        return None
+    check_fingerprint(str(stored.get("fingerprint", "")), request)
+    record = await current_record()
+    before = dataclasses.replace(record, admin_key_version=int(stored.get("previousVersion", 0)))
+    key, cookie = _presented_key(req), _presented_cookie(req)
+    if key is not None and security.key_matches(key, record.admin_key_salt, str(stored.get("previousKeyHash", ""))):
+        credential, context = key, AdminContext("key", record.admin_key_version)
+    elif key is None and cookie is not None and verify_cookie(before, cookie) is not None:
+        sent = req.headers.get(CSRF_HEADER) or ""
+        if not hmac.compare_digest(sent.encode(), csrf_token(before, cookie).encode()):
+            raise Problem(403, f"Send the {CSRF_HEADER} header from sign-in with this request.", kind="csrf-failed")
+        credential, context = cookie, AdminContext("cookie", record.admin_key_version)
+    else:
+        await require_admin(req)  # current credentials are fine, but this key already rotated once
+        raise Problem(
+            409, "This Idempotency-Key already rotated the admin key; use a new key to rotate again.",
+            kind="already-rotated",
+        )  # fmt: skip
+    return _unseal(str(stored.get("sealed", "")), credential, record.admin_key_salt), record, context
+
+
+def _sealing_key(credential: str, salt: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt.encode(), info=b"rotate-replay").derive(
+        credential.encode()
+    )
+
+
+def _seal(body: dict[str, object], credential: str, salt: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = secrets.token_bytes(12)
+    sealed = AESGCM(_sealing_key(credential, salt)).encrypt(nonce, json.dumps(body).encode(), None)
+    return base64.b64encode(nonce + sealed).decode()
+
+
+def _unseal(text: str, credential: str, salt: str) -> dict[str, object]:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = base64.b64decode(text)
+    body: dict[str, object] = json.loads(AESGCM(_sealing_key(credential, salt)).decrypt(raw[:12], raw[12:], None))
+    return body
 
 
 def _iso(epoch: int) -> str:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.identity.teams import SCOPE, AuthSettings, check_claims, get_auth_settings
 
@@ -33,6 +33,8 @@ TOKEN_LIFETIME_SECONDS = 3600
 
 class DevSignIn(BaseModel):
     """The dev sign-in form."""
+
+    model_config = ConfigDict(defer_build=True)  # validators built at the first sign-in, not at import
 
     name: str = Field(min_length=1, max_length=100)
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")

@@ -44,7 +44,8 @@ _CHALLENGE = 'Bearer realm="agent"'
 class AuthSettings(BaseSettings):
     """Agent sign-in settings (app-setting names, case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True)
+    # Built when first read (agent sign-in), not on every cold start.
+    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     environment: str = Field(
         default="Production",

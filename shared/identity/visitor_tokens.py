@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import jwt
-
 from shared.web.http import Problem, bearer_credential
+
+# PyJWT is imported by issue and verify: it pulls in cryptography (~50 ms), which a cold start
+# that issues no token (health, the widget's files) should not pay for.
 
 AUDIENCE = "supportdesk-visitor"
 _ALGORITHM = "HS256"
@@ -25,6 +26,8 @@ class VisitorToken:
 
 def issue(session_id: str, *, secret: str, issuer: str, ttl_seconds: int, now: datetime | None = None) -> VisitorToken:
     """A token for ``session_id`` valid for ``ttl_seconds``."""
+    import jwt
+
     now = now or datetime.now(UTC)
     expires = now + timedelta(seconds=ttl_seconds)
     claims = {
@@ -62,6 +65,8 @@ def verify(token: str, *, secret: str, issuer: str, allow_expired_days: int = 0)
     ``allow_expired_days`` lets a renewal accept a token that expired recently: its valid
     signature still proves the caller owns that session.
     """
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from shared.clock import utcnow
-from shared.conversations.models import Session
+from shared.clock import parse_iso, utcnow
+from shared.conversations.models import Message, Session
 from shared.realtime import events
 from shared.storage.audit import AuditRepository
 from shared.storage.chats import ChatRepository, OutboxRow
@@ -33,10 +33,26 @@ def indexed(session: Session) -> IndexedSession:
 
 
 async def project_orderings(row: OutboxRow, _: OutboxNotice) -> None:
-    """Put the session where its current header says (never behind a newer projection)."""
-    session = await ChatRepository().get(row.session_id)
-    if session is not None:
-        await SessionIndexRepository().project(indexed(session))
+    """Put the session where the commit left it; never behind a newer commit's projection."""
+    fields = row.payload
+    snapshot = IndexedSession(
+        session_id=row.session_id,
+        status=str(fields["status"]),
+        last_activity_at=parse_iso(str(fields["lastActivityAt"])) or utcnow(),
+        cost_micro_usd=int(fields.get("costMicroUsd", 0)),
+        claimed_by=str(fields.get("claimedBy", "")),
+        message_count=int(fields.get("messageCount", 0)),
+        preview=str(fields.get("preview", "")),
+        version=row.version,
+        handoff_requested_at=parse_iso(str(fields.get("handoffRequestedAt", ""))),
+    )
+    index = SessionIndexRepository()
+    if not await index.project(snapshot):
+        # A newer commit was projected meanwhile, and this run may have written over one of its
+        # rows: project the session as stored now, which is at least as new.
+        session = await ChatRepository().get(row.session_id)
+        if session is not None:
+            await index.project(indexed(session))
 
 
 async def add_rollup(row: OutboxRow, _: OutboxNotice) -> None:
@@ -46,11 +62,14 @@ async def add_rollup(row: OutboxRow, _: OutboxNotice) -> None:
 
 
 async def index_search(row: OutboxRow, _: OutboxNotice) -> None:
-    """Make the commit's messages searchable (rows keyed by message id: writing twice is harmless)."""
+    """Make the commit's messages searchable (rows keyed by message: writing twice is harmless)."""
     from shared import search
 
-    first, last = int(row.payload["first"]), int(row.payload["last"])
-    messages = await ChatRepository().messages(row.session_id, after=first - 1, upto=last)
+    messages = [
+        Message(row.session_id, int(m["seq"]), str(m["sender"]), str(m["text"]),
+                created_at=parse_iso(str(m["createdAt"])) or utcnow())
+        for m in row.payload.get("messages", [])
+    ]  # fmt: skip
     await search.index_messages(messages)
 
 

@@ -1,16 +1,23 @@
 """Applying a session's outbox: the work the outbox queue trigger does for each notice.
 
-Rows are read in commit order and applied kind by kind; each applier is idempotent (running it
-twice changes nothing), and a kind that fails stops there for this run, so its later rows never
-overtake it. Applied rows are deleted. When any row failed, :class:`ProjectionFailed` is raised so
-the queue delivers the notice again (and, after the host's ``maxDequeueCount``, moves it to the
+Rows are read in commit order; each kind (orderings, rollup, search, audit, seat, push) runs
+beside the others, its own rows oldest first, and stops at its first failure so a later row never
+overtakes an earlier one. Every applier is idempotent (running it twice changes nothing). Applied
+rows are deleted together in one transaction. When any row failed, :class:`ProjectionFailed` is
+raised so the queue delivers the notice again (after the host's ``maxDequeueCount`` it goes to the
 poison queue; the rows stay for the repair timer).
+
+Within one worker, notices for a session that is already being applied don't start a second run:
+they ask the running one to read the outbox once more when it finishes (a burst of chat turns
+costs one pass, not one per turn, and the runs don't trip over each other's writes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from shared.projections.consequences import AUDIT, ORDERINGS, PUSH, ROLLUP, SEARCH, SEAT
 from shared.storage.chats import ChatRepository, OutboxRow
@@ -26,31 +33,65 @@ class ProjectionFailed(Exception):
 Applier = Callable[[OutboxRow, OutboxNotice], Awaitable[None]]
 
 
+@dataclass
+class _Run:
+    again: bool = False
+    pushed_upto: int = 0
+
+
+_running: dict[str, _Run] = {}
+
+
 async def apply_outbox(notice: OutboxNotice, *, chats: ChatRepository | None = None) -> int:
     """Apply every outbox row of the notice's session; returns how many were applied."""
-    chats = chats or ChatRepository()
-    rows = await chats.outbox(notice.session_id)
-    failed: dict[str, str] = {}
+    running = _running.get(notice.session_id)
+    if running is not None:  # the run in progress reads the outbox again for us
+        running.again = True
+        running.pushed_upto = max(running.pushed_upto, notice.pushed_upto)
+        return 0
+    run = _running[notice.session_id] = _Run(pushed_upto=notice.pushed_upto)
     applied = 0
-    projected_orderings = False
-    for row in sorted(rows, key=lambda r: (r.version, r.kind)):
-        if row.kind in failed:
-            continue
-        try:
-            if row.kind == ORDERINGS and projected_orderings:
-                pass  # the orderings project the current header: once covers every older row
-            else:
-                await _applier(row.kind)(row, notice)
-                projected_orderings = projected_orderings or row.kind == ORDERINGS
-        except Exception as exc:
-            failed[row.kind] = type(exc).__name__
-            log.warning("outbox %s v%d of session %s failed: %r", row.kind, row.version, row.session_id, exc)
-            continue
-        await chats.delete_outbox(row)
-        applied += 1
+    try:
+        while True:
+            run.again = False
+            applied += await _apply_once(OutboxNotice(notice.session_id, run.pushed_upto), chats or ChatRepository())
+            if not run.again:
+                return applied
+    finally:
+        del _running[notice.session_id]
+
+
+async def _apply_once(notice: OutboxNotice, chats: ChatRepository) -> int:
+    rows = await chats.outbox(notice.session_id)
+    by_kind: dict[str, list[OutboxRow]] = {}
+    for row in sorted(rows, key=lambda r: r.version):
+        by_kind.setdefault(row.kind, []).append(row)
+    outcomes = await asyncio.gather(*(_apply_kind(kind, kind_rows, notice) for kind, kind_rows in by_kind.items()))
+    done = [row for applied, _ in outcomes for row in applied]
+    await chats.delete_outbox(done)
+    failed = {kind: error for (_, error), kind in zip(outcomes, by_kind, strict=True) if error}
     if failed:
         raise ProjectionFailed(f"session {notice.session_id}: {failed}")
-    return applied
+    return len(done)
+
+
+async def _apply_kind(kind: str, rows: list[OutboxRow], notice: OutboxNotice) -> tuple[list[OutboxRow], str]:
+    """Apply one kind's rows in commit order; (rows applied, the error that stopped it or '')."""
+    applied: list[OutboxRow] = []
+    row = rows[0]
+    try:
+        applier = _applier(kind)
+        if kind == ORDERINGS:  # the orderings hold a session's latest state: the newest row covers the rest
+            row = rows[-1]
+            await applier(row, notice)
+            return rows, ""
+        for row in rows:
+            await applier(row, notice)
+            applied.append(row)
+    except Exception as exc:
+        log.warning("outbox %s v%d of session %s failed: %r", kind, row.version, notice.session_id, exc)
+        return applied, type(exc).__name__
+    return applied, ""
 
 
 def _applier(kind: str) -> Applier:

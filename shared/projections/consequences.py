@@ -20,6 +20,24 @@ ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", 
 KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH)
 
 
+def ordering_fields(session: Session) -> dict[str, Any]:
+    """What the orderings keep of a session (carried in the row, so applying it reads nothing)."""
+    return {
+        "status": session.status,
+        "lastActivityAt": iso(session.last_activity_at),
+        "costMicroUsd": session.cost_micro_usd,
+        "claimedBy": session.claimed_by,
+        "messageCount": session.seq,
+        "preview": session.preview,
+        "handoffRequestedAt": iso(session.handoff_requested_at),
+    }
+
+
+def search_fields(message: Message) -> dict[str, Any]:
+    """What the search index keeps of a message."""
+    return {"seq": message.seq, "sender": message.sender, "text": message.text, "createdAt": iso(message.created_at)}
+
+
 def consequences(
     before: Session | None,
     after: Session,
@@ -34,7 +52,7 @@ def consequences(
     def row(kind: str, **payload: Any) -> OutboxRow:
         return OutboxRow(after.session_id, after.version, kind, payload, created_at=now)
 
-    rows = [row(ORDERINGS)]
+    rows = [row(ORDERINGS, **ordering_fields(after))]
     counters = {name: value for name, value in (usage or {}).items() if value}
     if messages:
         counters["messages"] = len(messages)
@@ -45,7 +63,7 @@ def consequences(
     if counters:
         rows.append(row(ROLLUP, hour=hour_key(now), counters=counters))
     if messages:
-        rows.append(row(SEARCH, first=messages[0].seq, last=messages[-1].seq))
+        rows.append(row(SEARCH, messages=[search_fields(message) for message in messages]))
     status_changed = before is None or before.status != after.status
     if status_changed:
         previous = before.status if before else ""

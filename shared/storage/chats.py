@@ -339,11 +339,24 @@ class ChatRepository:
         )
         return [OutboxRow.from_entity(entity) for entity in await collect(query)]
 
-    async def delete_outbox(self, row: OutboxRow) -> None:
-        """Remove an applied outbox row (already gone is fine: another worker applied it too)."""
-        from azure.core.exceptions import ResourceNotFoundError
+    async def delete_outbox(self, rows: list[OutboxRow]) -> None:
+        """Remove applied outbox rows of one session, in as few transactions as possible.
 
-        try:
-            await storage_call(self._client.delete_entity(row.session_id, row.row_key))
-        except ResourceNotFoundError:
-            pass
+        A row already gone (another worker applied it too) fails its transaction; those rows are
+        then deleted one by one, the missing ones ignored.
+        """
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError
+
+        for start in range(0, len(rows), 100):
+            chunk = rows[start : start + 100]
+            try:
+                await storage_call(self._client.submit_transaction([("delete", row.entity()) for row in chunk]))
+                continue
+            except TableTransactionError:
+                pass
+            for row in chunk:
+                try:
+                    await storage_call(self._client.delete_entity(row.session_id, row.row_key))
+                except ResourceNotFoundError:
+                    pass

@@ -7,10 +7,11 @@ from typing import Any
 
 from shared.storage import tables
 from shared.storage.clients import table_client
-from shared.storage.errors import storage_call
+from shared.storage.errors import ConcurrentUpdate, storage_call
 
 _PK = "deployment"
 _RK = "record"
+_REPLAY_PREFIX = "idem-rotate-"
 
 
 @dataclass
@@ -91,3 +92,41 @@ class DeploymentRepository:
                 match_condition=MatchConditions.IfNotModified,
             )
         )
+
+    async def replace_with_replay(self, record: DeploymentRecord, key: str, fields: dict[str, Any]) -> None:
+        """Replace the record (If-Match) and insert the Idempotency-Key's replay row, in one transaction.
+
+        ``ConcurrentUpdate`` when the record changed or the key's replay row already exists.
+        """
+        from azure.core import MatchConditions
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        if_match = {"mode": UpdateMode.REPLACE, "etag": record.etag, "match_condition": MatchConditions.IfNotModified}
+        replay = {"PartitionKey": _PK, "RowKey": _REPLAY_PREFIX + key, **fields}
+        try:
+            await storage_call(
+                self._client.submit_transaction([("update", record.to_entity(), if_match), ("create", replay)])
+            )
+        except TableTransactionError as exc:
+            if exc.status_code in (409, 412):
+                raise ConcurrentUpdate() from exc
+            raise
+
+    async def replay(self, key: str) -> dict[str, Any] | None:
+        """The replay row stored for an Idempotency-Key, or None."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await storage_call(self._client.get_entity(_PK, _REPLAY_PREFIX + key))
+        except ResourceNotFoundError:
+            return None
+        return dict(entity)
+
+    async def forget_replay(self, key: str) -> None:
+        """Drop an expired replay row (so the key can be used again)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            await storage_call(self._client.delete_entity(_PK, _REPLAY_PREFIX + key))
+        except ResourceNotFoundError:
+            pass

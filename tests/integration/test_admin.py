@@ -7,6 +7,7 @@ loopback address (127.0.x.y); the host sees a distinct client, as the Azure fron
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import pytest
 
 from devhost.azurite import Azurite, start_azurite
 from tests.conftest import Host
-from tests.support import ADMIN_KEY, host_env
+from tests.support import ADMIN_KEY, host_env, tables
 
 _addresses = (f"127.0.{a}.{b}" for a, b in itertools.product(range(10, 250), range(2, 250)))
 
@@ -267,3 +268,31 @@ def test_teams_app_needs_the_client_id_and_the_setup_page_says_so(admin_host: Ho
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "AAD_APP_CLIENT_ID is not set yet" in page.text and "access_as_user" in page.text
     assert "content-security-policy" in page.headers
+
+
+def test_a_retried_rotation_with_its_idempotency_key_gets_the_same_new_key(
+    fresh_azurite: Azurite, start_host: Callable[..., Host]
+) -> None:
+    host = start_host(host_env(fresh_azurite))
+    old = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    key = str(uuid.uuid4())
+    with client(host) as api:
+        first = api.post("/ops/rotate-key", headers={**old, "Idempotency-Key": key})
+        assert first.status_code == 200, first.text
+        new_key = first.json()["adminKey"]
+        # The answer was lost: the caller retries with what it had, the old key and the same Idempotency-Key.
+        again = api.post("/ops/rotate-key", headers={**old, "Idempotency-Key": key})
+        assert again.status_code == 200, again.text
+        assert again.json()["adminKey"] == new_key and again.json()["keyVersion"] == first.json()["keyVersion"]
+        assert api.get("/cost", headers={"Authorization": f"Bearer {new_key}"}).status_code == 200
+        assert api.get("/cost", headers=old).status_code == 401  # rotated once, not twice
+        # The replay is sealed: nothing stored reveals the new key.
+        stored = [dict(e) for e in tables(fresh_azurite).get_table_client("meta").list_entities()]
+        assert not any(new_key in str(value) for entity in stored for value in entity.values())
+        # Anyone else presenting the key gets nothing from it; the new key's holder is told it was used.
+        assert (
+            api.post("/ops/rotate-key", headers={"Authorization": "Bearer wrong", "Idempotency-Key": key}).status_code
+            == 401
+        )
+        used = api.post("/ops/rotate-key", headers={"Authorization": f"Bearer {new_key}", "Idempotency-Key": key})
+        assert used.status_code == 409 and used.json()["type"].endswith("/already-rotated")

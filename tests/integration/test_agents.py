@@ -10,7 +10,19 @@ import httpx
 
 from devhost.azurite import Azurite
 from tests.conftest import Host
-from tests.support import WEBSITE, history, new_visitor, run_timer, say, session_header, set_session, tables
+from tests.support import (
+    WEBSITE,
+    eventually,
+    history,
+    host_env,
+    new_visitor,
+    run_timer,
+    say,
+    session_header,
+    set_session,
+    settled,
+    tables,
+)
 
 
 def agent_token(api: httpx.Client, name: str) -> dict[str, str]:
@@ -39,9 +51,10 @@ def test_agent_me_and_refusals(api: httpx.Client) -> None:
     assert api.get("/agent/me", headers=visitor.auth).status_code == 401  # a visitor token is no agent token
 
 
-def test_queue_lists_newest_first_with_filters_and_cursor(api: httpx.Client) -> None:
+def test_queue_lists_newest_first_with_filters_and_cursor(api: httpx.Client, azurite: Azurite) -> None:
     agent = agent_token(api, "Queue Reader")
     ids = [waiting_session(api) for _ in range(3)]
+    settled(azurite, *ids)  # the queue is an ordering projected from the outbox
     listed = api.get("/agent/sessions", params={"status": "human_requested", "limit": 200}, headers=agent).json()
     order = [s["sessionId"] for s in listed["sessions"] if s["sessionId"] in ids]
     assert order == list(reversed(ids))
@@ -56,7 +69,14 @@ def test_queue_lists_newest_first_with_filters_and_cursor(api: httpx.Client) -> 
     assert api.get("/agent/sessions", params={"status": "lost"}, headers=agent).status_code == 422
 
 
-def test_claim_outcomes_under_quota(api: httpx.Client, azurite: Azurite) -> None:
+def test_claim_outcomes_under_quota(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    # A deployment of its own: seats other tests took on the shared Storage would count against the quota.
+    host = start_host(host_env(fresh_azurite))
+    with host.client() as api:
+        _claim_outcomes(api, fresh_azurite)
+
+
+def _claim_outcomes(api: httpx.Client, azurite: Azurite) -> None:
     first, second = agent_token(api, "First Agent"), agent_token(api, "Second Agent")
     session_id = waiting_session(api)
     claimed = api.post(f"/agent/sessions/{session_id}/claim", headers=first)
@@ -67,6 +87,7 @@ def test_claim_outcomes_under_quota(api: httpx.Client, azurite: Azurite) -> None
     taken = api.post(f"/agent/sessions/{session_id}/claim", headers=second)
     assert taken.status_code == 409
     assert api.post("/agent/sessions/no-such-session/claim", headers=first).status_code == 404
+    settled(azurite, session_id)
     mine = api.get("/agent/sessions", params={"claimedBy": "me", "status": "claimed"}, headers=first).json()
     assert session_id in [s["sessionId"] for s in mine["sessions"]]
 
@@ -120,11 +141,12 @@ def test_seats_grace_and_block(fresh_azurite: Azurite, start_host: Callable[...,
         agents = [agent_token(api, f"Seat {i}") for i in range(4)]
         for agent in agents[:2]:
             assert api.post(f"/agent/sessions/{waiting_session(api)}/claim", headers=agent).status_code == 200
-        assert api.get("/plan").json()["seatsUsed"] == 2
+        # Seats are taken by the outbox right after each claim.
+        eventually(lambda: api.get("/plan").json()["seatsUsed"] == 2, what="two seats taken")
         grace = api.post(f"/agent/sessions/{waiting_session(api)}/claim", headers=agents[2])
         assert grace.status_code == 200
         assert grace.json()["quotaStatus"]["exceeded"] is True and grace.json()["quotaStatus"]["seatsUsed"] == 3
-        plan = api.get("/plan").json()
+        plan = eventually(lambda: (p := api.get("/plan").json())["seatsUsed"] == 3 and p, what="the third seat")
         assert (plan["seatsUsed"], plan["exceeded"], plan["daysOverQuota"], plan["blocked"]) == (3, True, 0, False)
         # Eight days later the grace period is over.
         long_ago = (datetime.now(UTC) - timedelta(days=8)).isoformat()
@@ -159,6 +181,7 @@ def test_listener_timeouts_return_handoffs_to_the_bot_and_close_idle(
         say(api, fresh, "talk to a person")
         idle = new_visitor(api)
         say(api, idle, "hello")
+        settled(azurite, waiting.session_id, fresh.session_id, idle.session_id)  # the timers read the orderings
         old = (datetime.now(UTC) - timedelta(minutes=11)).isoformat()
         set_session(azurite, waiting.session_id, handoffRequestedAt=old)
         run_timer(host, "listener_timeouts")

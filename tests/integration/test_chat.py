@@ -74,6 +74,46 @@ def test_asking_for_a_person_hands_off(api: httpx.Client, azurite: Azurite) -> N
     assert pressed.json()["message"]["sender"] == "bot"
 
 
+def test_waiting_for_a_person_means_the_bot_stays_silent_until_the_visitor_cancels(
+    api: httpx.Client, azurite: Azurite
+) -> None:
+    visitor = new_visitor(api)
+    asked = api.post("/chat/handoff", json={}, headers=visitor.auth)
+    assert asked.status_code == 200 and asked.json()["status"] == "human_requested"
+    queue = asked.json()["queue"]
+    assert queue["position"] >= 1 and queue["waitingSince"].endswith("Z")
+    waiting = say(api, visitor, "Hello? How long does shipping take?")
+    assert waiting.status_code == 202
+    body = waiting.json()
+    assert (body["status"], body["sessionStatus"], body["message"]["sender"]) == (
+        "queued-for-agent",
+        "human_requested",
+        "visitor",
+    )
+    assert "reply" not in body and body["queue"]["waitingSince"] == queue["waitingSince"]
+    assert [m["sender"] for m in history(api, visitor)["messages"]] == ["bot", "visitor"]  # no bot reply
+    assert history(api, visitor)["queue"]["position"] >= 1
+    cancelled = api.delete("/chat/handoff", headers=visitor.auth)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "open" and cancelled.json()["message"]["sender"] == "bot"
+    assert session_header(azurite, visitor.session_id)["status"] == "open"
+    again = api.delete("/chat/handoff", headers=visitor.auth)  # nothing left to cancel: no change
+    assert again.status_code == 200 and again.json()["message"] is None
+    answered = say(api, visitor, "How long does shipping take?")
+    assert answered.status_code == 200 and "business days" in answered.json()["reply"]["text"]
+    assert history(api, visitor)["queue"] is None
+
+
+def test_cancelling_after_an_agent_claimed_is_409(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    assert api.post("/chat/handoff", json={}, headers=visitor.auth).status_code == 200
+    set_session(azurite, visitor.session_id, status="claimed", claimedBy="agent-oid", claimedByName="Dana")
+    refused = api.delete("/chat/handoff", headers=visitor.auth)
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/already-claimed")
+    assert refused.json()["agentName"] == "Dana"
+    assert session_header(azurite, visitor.session_id)["status"] == "claimed"
+
+
 def test_idempotent_replay_returns_the_first_answer_and_stores_once(api: httpx.Client, azurite: Azurite) -> None:
     visitor = new_visitor(api)
     key = str(uuid.uuid4())

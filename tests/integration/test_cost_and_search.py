@@ -15,7 +15,7 @@ import pytest
 
 from devhost.azurite import Azurite, start_azurite
 from tests.conftest import Host
-from tests.support import ADMIN_KEY, host_env, in_storage, new_visitor, say, seed_session
+from tests.support import ADMIN_KEY, host_env, in_storage, new_visitor, say, seed_session, settled
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -310,6 +310,7 @@ def test_a_chat_message_becomes_searchable(fresh_azurite: Azurite, start_host: C
         assert visitor_api.get("/health").status_code == 200  # bootstrap creates the tables
         visitor = new_visitor(visitor_api)
         assert say(visitor_api, visitor, "My xylophone arrived broken").status_code == 200
+        settled(fresh_azurite, visitor.session_id)  # search rows are written from the outbox
         pending = _search(api, "XYLOPHONE")
         assert [(r["sessionId"], r["sender"]) for r in pending["results"]] == [(visitor.session_id, "visitor")]
         in_storage(fresh_azurite, search.compact)
