@@ -1,1 +1,2 @@
-"""The support desk's domain package: settings, HTTP helpers, storage, auth, chat, billing."""
+"""The support desk's domain package: one subpackage per domain (see each ``__init__``); imports nothing from
+``blueprints``."""

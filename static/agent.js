@@ -38,6 +38,7 @@
     me: null,
     tab: "waiting",
     rows: new Map(), // sessionId -> session summary
+    pushed: new Map(), // sessionId -> {row, at}: live updates the listing may not show yet
     cursor: null,
     current: null, // the open session: {sessionId, status, claimedBy, claimedByName, ...}
     seen: new Map(), // seq -> element, for the open transcript
@@ -333,6 +334,7 @@
       const body = await api("GET", queueQuery(tab));
       if (tab !== state.tab) return;
       state.rows = new Map((body.sessions || []).map((s) => [s.sessionId, s]));
+      keepRecentPushes(tab);
       state.cursor = body.nextCursor || null;
       renderQueue();
       if (tab === "waiting") setWaitingCount(state.rows.size, !!state.cursor);
@@ -349,6 +351,20 @@
     }
   }
   const refreshSoon = debounce(refreshQueue, 300);
+
+  // The listing is an ordering the server updates a moment after each change, so a session just
+  // pushed may not be in it yet: keep what a push told us for a few seconds, newest wins.
+  const PUSH_KEPT_MS = 15000;
+  function keepRecentPushes(tab) {
+    const now = Date.now();
+    for (const [id, { row, at }] of state.pushed) {
+      if (now - at > PUSH_KEPT_MS) { state.pushed.delete(id); continue; }
+      const listed = state.rows.get(id);
+      if (listed && (listed.messageCount || 0) >= (row.messageCount || 0)) continue;
+      if (rowMatchesTab(row, tab)) state.rows.set(id, { ...(listed || {}), ...row });
+      else state.rows.delete(id);
+    }
+  }
 
   async function loadMore() {
     if (!state.cursor) return;
@@ -367,8 +383,8 @@
     document.title = (n ? "(" + n + ") " : "") + "Support desk - Agent console";
   }
 
-  function rowMatchesTab(s) {
-    const f = TABS[state.tab];
+  function rowMatchesTab(s, tab = state.tab) {
+    const f = TABS[tab];
     if (f.status && s.status !== f.status) return false;
     if (f.claimedBy === "me" && (!state.me || s.claimedBy !== state.me.oid)) return false;
     return true;
@@ -377,7 +393,7 @@
   function renderQueue() {
     const focusedId = document.activeElement && document.activeElement.dataset
       ? document.activeElement.dataset.sessionId : null;
-    const items = [...state.rows.values()].filter(rowMatchesTab)
+    const items = [...state.rows.values()].filter((s) => rowMatchesTab(s))
       .sort((a, b) => Date.parse(b.lastActivityAt || 0) - Date.parse(a.lastActivityAt || 0));
     ui.sessions.replaceChildren(...items.map(renderRow));
     ui.empty.hidden = items.length > 0;
@@ -668,6 +684,7 @@
     if (u.agentName && !u.claimedByName) update.claimedByName = u.agentName;
     delete update.agentName;
     const wasWaiting = state.rows.has(u.sessionId);
+    state.pushed.set(u.sessionId, { row: { ...(state.rows.get(u.sessionId) || {}), ...update }, at: Date.now() });
     updateRow(update);
     if (state.current && state.current.sessionId === u.sessionId) {
       Object.assign(state.current, update);

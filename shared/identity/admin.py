@@ -16,8 +16,8 @@ import dataclasses
 import hashlib
 import hmac
 import json
-import math
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
