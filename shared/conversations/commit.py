@@ -47,6 +47,8 @@ class Result:
     status: int
     body: dict[str, Any] = field(default_factory=dict)
     decision: Decision | None = None
+    session: Session | None = None  # as it stands after the command (as loaded, for a replay)
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def asks_bot(self) -> bool:
@@ -80,8 +82,9 @@ def refusal_problem(decision: Decision) -> Problem:
     """The problem for a refused decision."""
     assert decision.refusal is not None
     refusal = decision.refusal
-    return Problem(refusal.status, refusal.detail, kind=refusal.kind, sessionStatus=decision.before.status,
-                   **refusal.extras)  # fmt: skip
+    headers = {"Retry-After": str(refusal.extras["retryAfter"])} if "retryAfter" in refusal.extras else {}
+    return Problem(refusal.status, refusal.detail, kind=refusal.kind, headers=headers,
+                   sessionStatus=decision.before.status, **refusal.extras)  # fmt: skip
 
 
 async def execute(
@@ -107,7 +110,7 @@ async def execute(
             stored = idempotency.live(loaded.replay, now)
             if stored is not None:
                 status, body = idempotency.replayed(stored, request)
-                return Result(status, body)
+                return Result(status, body, session=loaded.session)
         session = loaded.session
         if session is None:
             raise not_found(session_id)
@@ -115,17 +118,17 @@ async def execute(
         if decision.outcome is Outcome.REFUSED:
             raise refusal_problem(decision)
         if decision.outcome is Outcome.ASK_BOT:
-            return Result(0, {}, decision)
+            return Result(0, {}, decision, session)
         status, body = respond(decision)
         if not decision.changed:
-            return Result(status, body, decision)
+            return Result(status, body, decision, session)
         record = idempotency.record(request, status, body, now, loaded.replay) if request else None
         try:
             await _commit(decision, record, actor, now)
         except ConcurrentUpdate:
             loaded = None  # someone else wrote (or stored this key's answer) first: look again
             continue
-        return Result(status, body, decision)
+        return Result(status, body, decision, decision.after)
     raise Problem(409, "The session is changing too fast; retry.", kind="busy", headers={"Retry-After": "1"})
 
 
@@ -207,7 +210,7 @@ async def once(session_id: str, request: RequestKey | None, run: Callable[[], Aw
         fingerprint, first = running
         result = await asyncio.shield(first)
         check_fingerprint(fingerprint, request)
-        return Result(result.status, result.body)
+        return Result(result.status, result.body, session=result.session)
     future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
     future.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieved: no warning
     _running[slot] = (request.fingerprint, future)

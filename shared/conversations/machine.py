@@ -7,6 +7,7 @@ answers with the refusal). Every (state x command) pair has exactly one outcome:
 command            open         human_requested   claimed         closed
 =================  ===========  ================  ==============  ===========
 VisitorMessage     ask the bot  queued (202)      queued (202)    refused 409
+  ... over limit   refused 429  refused 429       refused 429     refused 409
   ... wants person hand off     queued (202)      queued (202)    refused 409
   ... guard tripped hand off     queued (202)      queued (202)    refused 409
 BotAnswered        reply        queued, dropped   queued, dropped refused 409
@@ -35,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.conversations import texts
-from shared.conversations.models import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, Message, Session
+from shared.conversations.models import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, Message, Session, minute_of
 
 
 class Outcome(enum.Enum):
@@ -70,6 +71,7 @@ class VisitorMessage:
     text: str
     wants_person: bool = False
     guard: str | None = None  # texts.BOT_OFF (kill switch), texts.SESSION_CAP or texts.DEPLOYMENT_CAP
+    per_minute: int = 0  # the visitor's message limit per minute (0: none)
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class BotAnswered:
 
     text: str
     answer: BotAnswer
+    per_minute: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,8 @@ class _Draft:
 
     def add(self, sender: str, text: str, **extra: Any) -> Message:
         session = self.after
+        if sender == "visitor":
+            session.rate_count, session.rate_minute = session.messages_this_minute(self.now) + 1, minute_of(self.now)
         session.seq += 1
         session.last_activity_at = self.now
         session.preview = text[:200]
@@ -234,10 +239,22 @@ def _closed(draft: _Draft) -> Decision:
     return draft.refuse(409, "session-closed", "This conversation is closed; start a new one.")
 
 
+def _too_many(draft: _Draft, per_minute: int) -> Decision | None:
+    """The 429 when the visitor already sent ``per_minute`` messages this minute."""
+    if not per_minute or draft.before.messages_this_minute(draft.now) < per_minute:
+        return None
+    retry_after = 60 - draft.now.second
+    return draft.refuse(
+        429, "rate-limited", f"Too many messages; retry in {retry_after} s.", retryAfter=retry_after, limit=per_minute
+    )
+
+
 def _visitor_message(draft: _Draft, command: VisitorMessage) -> Decision:
     status = draft.before.status
     if status == CLOSED:
         return _closed(draft)
+    if refused := _too_many(draft, command.per_minute):
+        return refused
     if status in (HUMAN_REQUESTED, CLAIMED):
         draft.add("visitor", command.text)
         return draft.done(Outcome.QUEUED)
@@ -252,6 +269,8 @@ def _visitor_message(draft: _Draft, command: VisitorMessage) -> Decision:
 def _bot_answered(draft: _Draft, command: BotAnswered) -> Decision:
     if draft.before.status == CLOSED:
         return _closed(draft)
+    if refused := _too_many(draft, command.per_minute):
+        return refused
     answer, session = command.answer, draft.after
     # The answer is paid for even when it is dropped: its usage always counts.
     session.prompt_tokens += answer.prompt_tokens

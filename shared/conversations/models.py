@@ -48,6 +48,9 @@ class Session:
     ai_calls_today: int = 0
     preview: str = ""
     recent: list[tuple[str, str]] = field(default_factory=list)  # (sender, text), oldest first
+    # Visitor messages stored in the current UTC minute: the chat limit every worker sees.
+    rate_minute: str = ""
+    rate_count: int = 0
     etag: str = ""
 
     def copy(self) -> Session:
@@ -73,12 +76,21 @@ class Session:
             "preview": self.preview,
         }
 
+    def messages_this_minute(self, now: datetime) -> int:
+        """Visitor messages stored in ``now``'s minute."""
+        return self.rate_count if self.rate_minute == minute_of(now) else 0
+
     def remember(self, sender: str, text: str) -> None:
         """Keep ``text`` in the recent history the bot reads (bounded in count and size)."""
         self.recent.append((sender, text))
         del self.recent[:-RECENT_MESSAGES]
         while len(self.recent) > 1 and sum(len(t.encode("utf-16-le")) for _, t in self.recent) > RECENT_BYTES:
             del self.recent[0]
+
+
+def minute_of(moment: datetime) -> str:
+    """The UTC minute of ``moment``, e.g. '2026-11-30T14:05' (the chat limit's window)."""
+    return moment.strftime("%Y-%m-%dT%H:%M")
 
 
 SESSION_FIELDS = tuple(f.name for f in fields(Session))

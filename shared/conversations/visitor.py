@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from shared.clock import iso
+from shared.clock import iso, utcnow
 from shared.config import get_settings
 from shared.conversations import guards
 from shared.conversations.commit import Result, create_session, execute, load_for_change, load_session, once
@@ -91,8 +91,23 @@ async def authenticate_visitor(token: str, session_id: str | None = None) -> str
 
 
 def _check_rate(session_id: str) -> None:
+    """A flood is refused by the worker before any Storage read; the limit itself is kept in the
+    session header (see ``VisitorMessage.per_minute``), where every worker sees it."""
     verdict = _per_session.hit(session_id, get_settings().chat_messages_per_minute)
     verdict.raise_if_refused("messages")
+
+
+def _with_rate_headers(result: Result) -> Result:
+    """``X-RateLimit-*`` for the session's message limit, on every answer."""
+    limit, now = get_settings().chat_messages_per_minute, utcnow()
+    used = result.session.messages_this_minute(now) if result.session else 0
+    result.headers = {
+        **result.headers,
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(max(0, limit - used)),
+        "X-RateLimit-Reset": str(60 - now.second),
+    }
+    return result
 
 
 # --- a chat turn ----------------------------------------------------------------------------------
@@ -130,11 +145,16 @@ def _turn_response(decision: Decision) -> tuple[int, dict[str, Any]]:
 
 
 async def _visitor_command(session: Session | None, text: str) -> VisitorMessage:
+    settings = get_settings()
     wants_person = asks_for_human(text)
     guard = None
     if session is not None and session.status == OPEN and not wants_person:
-        guard = await guards.refusal(session, get_settings())
-    return VisitorMessage(text, wants_person=wants_person, guard=guard)
+        guard = await guards.refusal(session, settings)
+    return VisitorMessage(text, wants_person=wants_person, guard=guard, per_minute=settings.chat_messages_per_minute)
+
+
+def _bot_answered(text: str, reply: BotReply) -> BotAnswered:
+    return BotAnswered(text, _answer(reply), per_minute=get_settings().chat_messages_per_minute)
 
 
 def _history(session: Session) -> list[ChatTurn]:
@@ -179,10 +199,10 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
         assert result.decision is not None
         reply = await get_provider().reply(_history(result.decision.before), text)
         guards.count_call()
-        command = BotAnswered(text, _answer(reply))
+        command = _bot_answered(text, reply)
         return await execute(session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded)
 
-    return await _with_queue_position(await once(session_id, request, run))
+    return _with_rate_headers(await _with_queue_position(await once(session_id, request, run)))
 
 
 async def stream_message(session_id: str, text: str, request: RequestKey | None) -> AsyncIterator[dict[str, Any]]:
@@ -200,7 +220,7 @@ async def stream_message(session_id: str, text: str, request: RequestKey | None)
             raise RuntimeError("the provider's stream ended without a reply")
         reply.latency_ms = reply.latency_ms or int((time.perf_counter() - started) * 1000)
         guards.count_call()
-        command = BotAnswered(text, _answer(reply))
+        command = _bot_answered(text, reply)
         result = await execute(
             session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
         )

@@ -63,6 +63,8 @@ def session_entity(session: Session) -> dict[str, Any]:
             "aiCallsToday": session.ai_calls_today,
             "preview": session.preview,
             "recent": json.dumps(session.recent, ensure_ascii=False, separators=(",", ":")),
+            "rateMinute": session.rate_minute,
+            "rateCount": session.rate_count,
         },
         _INT64,
     )
@@ -95,6 +97,8 @@ def session_from_entity(entity: Any) -> Session:
         ai_calls_today=as_int(entity.get("aiCallsToday")),
         preview=entity.get("preview", ""),
         recent=recent,
+        rate_minute=entity.get("rateMinute", ""),
+        rate_count=as_int(entity.get("rateCount")),
         etag=_etag(entity),
     )
 

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import jwt
@@ -320,6 +321,23 @@ def test_abusive_rates_get_429(fresh_azurite: Azurite, start_host: Callable[...,
             "/widget/session", json={"sessionId": visitor.session_id}, headers={"Origin": WEBSITE, **visitor.auth}
         )
         assert renewed.status_code == 201 and renewed.json()["sessionId"] == visitor.session_id
+
+
+def test_the_chat_limit_holds_across_workers(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    settings = {"AzureWebJobsStorage": fresh_azurite.connection_string, "ALLOWED_ORIGINS": WEBSITE,
+                "CHAT_MESSAGES_PER_MINUTE": "3"}  # fmt: skip
+    first, second = start_host(settings), start_host(settings)
+    with first.client() as one, second.client() as two:
+        visitor = new_visitor(one)
+        while datetime.now(UTC).second > 50:  # the limit counts per UTC minute: start well inside one
+            time.sleep(0.5)
+        answers = [say(client, visitor, f"message {i}") for i, client in enumerate([one, two, one, two])]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]  # each worker saw at most two
+    assert [a.headers["x-ratelimit-remaining"] for a in answers[:3]] == ["2", "1", "0"]
+    assert all(a.headers["x-ratelimit-limit"] == "3" for a in answers[:3])
+    assert 1 <= int(answers[0].headers["x-ratelimit-reset"]) <= 60
+    assert answers[3].json()["type"].endswith("/rate-limited") and int(answers[3].headers["retry-after"]) >= 1
+    assert len([m for m in stored_messages(fresh_azurite, visitor.session_id) if m["sender"] == "visitor"]) == 3
 
 
 def test_storage_outage_is_503_not_500(start_host: Callable[..., Host]) -> None:

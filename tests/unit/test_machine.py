@@ -466,3 +466,20 @@ def test_the_recent_history_is_bounded() -> None:
     assert recent[:-2] == full[2:]
     assert recent[-2:] == [("visitor", "how do I reset?"), ("bot", "Here is how.")]
     assert session.recent == full  # the caller's list is left alone
+
+
+@pytest.mark.parametrize("state", [OPEN, HUMAN_REQUESTED, CLAIMED])
+def test_the_chat_limit_counts_visitor_messages_per_minute_in_the_header(state: str) -> None:
+    session = make_session(state)
+    for sent in range(3):
+        decision = decide(session, VisitorMessage(f"m{sent}", wants_person=True, per_minute=3), NOW)
+        assert decision.outcome is not Outcome.REFUSED
+        session = decision.after
+        assert session.messages_this_minute(NOW) == sent + 1
+    refused = decide(session, VisitorMessage("one too many", per_minute=3), NOW + timedelta(seconds=20))
+    assert refused.refusal is not None and (refused.refusal.status, refused.refusal.kind) == (429, "rate-limited")
+    assert refused.refusal.extras["retryAfter"] == 40
+    answer = BotAnswered("late", BotAnswer("hi"), per_minute=3)
+    assert decide(session, answer, NOW).outcome is Outcome.REFUSED
+    next_minute = decide(session, VisitorMessage("later", per_minute=3), NOW + timedelta(minutes=1))
+    assert next_minute.outcome is not Outcome.REFUSED  # a new minute starts a new count
