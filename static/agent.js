@@ -521,9 +521,8 @@
     try {
       const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/claim`);
       clearBanner("claim");
-      Object.assign(s, body.session || {});
-      if (!body.session) { s.status = "claimed"; s.claimedBy = state.me.oid; }
-      const q = body.quotaStatus;
+      const { quotaStatus: q, alreadyClaimed: _, ...claimed } = body;
+      Object.assign(s, claimed);
       if (q && q.exceeded) {
         banner("quota", `Your plan's agent seats are used up (${q.seatsUsed}/${q.seatQuota}); ` +
           `${q.graceDaysLeft ?? "a few"} grace day(s) left before new agents are refused.`,
@@ -581,7 +580,7 @@
     ui.close.disabled = true;
     try {
       const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/close`);
-      Object.assign(s, body.session || { status: "closed" });
+      Object.assign(s, body.sessionId ? body : { status: "closed" });
       updateRow(s);
       renderHeader();
       await loadTranscript(false);

@@ -522,7 +522,7 @@ textarea:disabled{background:#f3f4f6}
         res = await request("POST", "/widget/session", { sessionId: state.sessionId },
           { Authorization: "Bearer " + state.token });
       } catch (err) {
-        if (![400, 401, 403, 404, 422].includes(err.status)) throw err;
+        if (![400, 401, 403, 404, 409, 422].includes(err.status)) throw err; // 409: it closed; start anew
       }
     }
     const renewed = res && res.body.sessionId === state.sessionId;

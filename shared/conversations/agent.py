@@ -69,8 +69,8 @@ async def _run(agent: Agent, session_id: str, command: Command, respond: Any, re
 
 
 def _session_body(decision: Decision) -> tuple[int, dict[str, Any]]:
-    public = decision.after.public()
-    body: dict[str, Any] = {"session": public, **public}
+    """One shape for a claim (first or repeated) and a close: the session as it now stands."""
+    body = decision.after.public()
     if decision.outcome is Outcome.UNCHANGED:
         body["alreadyClaimed"] = True
     return 200, body

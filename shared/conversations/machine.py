@@ -337,7 +337,7 @@ def _claim(draft: _Draft, command: Claim) -> Decision:
             return draft.done(Outcome.UNCHANGED)
         return draft.refuse(
             409, "already-claimed", "Another agent has already claimed this session.",
-            claimedBy=session.claimed_by, agentName=session.claimed_by_name,
+            agentName=session.claimed_by_name or None,
         )  # fmt: skip
     draft.move(CLAIMED)
     after = draft.after

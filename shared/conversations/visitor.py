@@ -27,7 +27,7 @@ from shared.conversations.machine import (
     Outcome,
     VisitorMessage,
 )
-from shared.conversations.models import HUMAN_REQUESTED, OPEN, Session
+from shared.conversations.models import CLOSED, HUMAN_REQUESTED, OPEN, Session
 from shared.errors import Problem
 from shared.identity.visitor_tokens import issue, verify
 from shared.llm import BotReply, ChatTurn, asks_for_human, cost_micro_usd, get_llm_settings, get_provider
@@ -62,6 +62,8 @@ async def renew_session(old_token: str, session_id: str) -> dict[str, Any]:
     if bound != session_id:
         raise Problem(401, "That token belongs to another session.", kind="wrong-session")
     session = await load_session(session_id)
+    if session.status == CLOSED:  # a closed conversation takes no more messages: start a new one
+        raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
     token = issue(session_id, secret=secret, issuer=issuer, ttl_seconds=settings.visitor_token_ttl_seconds)
     return _session_body(session, token.token, token.expires_at.isoformat())
 

@@ -26,6 +26,7 @@ from shared.storage.deployment import DeploymentRecord, DeploymentRepository
 from shared.storage.errors import storage_call
 
 log = logging.getLogger(__name__)
+MIN_ADMIN_KEY_LENGTH = 32
 
 
 @dataclass
@@ -102,6 +103,10 @@ async def _apply_admin_key_setting(
     from azure.core.exceptions import ResourceModifiedError
 
     if not settings.admin_key:
+        return record
+    if len(settings.admin_key) < MIN_ADMIN_KEY_LENGTH and not settings.is_development:
+        # The admin routes never refuse the right key, so a key must be too long to guess.
+        log.error("ADMIN_KEY is shorter than %d characters and is ignored; the stored key stays", MIN_ADMIN_KEY_LENGTH)
         return record
     setting_hash = security.hash_key(settings.admin_key, record.admin_key_salt)
     if setting_hash == record.admin_key_setting_hash:

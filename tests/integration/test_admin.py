@@ -205,9 +205,11 @@ def test_repeated_wrong_keys_are_slowed_down(admin_host: Host) -> None:
         throttled = api.get("/cost", params={"code": "sdk_guess-11"})
         assert throttled.status_code == 429
         assert 1 <= int(throttled.headers["retry-after"]) <= 60
-        # Past the limit even the right key is refused before it is checked, in every form.
-        assert api.get("/cost", params={"code": ADMIN_KEY}).status_code == 429
-        assert api.post("/ops/signin", json={"key": ADMIN_KEY}).status_code == 429
+        # Past the limit wrong keys keep getting 429, but the right key is never refused, in any form:
+        # the owner may share the address (a NAT, the local host) with whoever got it wrong.
+        assert api.get("/cost", params={"code": ADMIN_KEY}).status_code == 200
+        assert api.post("/ops/signin", json={"key": ADMIN_KEY}).status_code == 200
+        assert api.get("/cost", params={"code": "sdk_guess-12"}).status_code == 429
     with client(admin_host, address=new_address()) as api:
         assert api.get("/cost", params={"code": ADMIN_KEY}).status_code == 200  # other clients are unaffected
 

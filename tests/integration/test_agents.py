@@ -84,8 +84,12 @@ def _claim_outcomes(api: httpx.Client, azurite: Azurite) -> None:
     assert claimed.json()["status"] == "claimed" and "quotaStatus" not in claimed.json()
     again = api.post(f"/agent/sessions/{session_id}/claim", headers=first)
     assert again.status_code == 200 and again.json()["alreadyClaimed"] is True
+    # One shape for the first claim and its repeat: the session itself, no nested copy.
+    assert "session" not in claimed.json() and "alreadyClaimed" not in claimed.json()
+    assert set(again.json()) - {"alreadyClaimed"} == set(claimed.json())
     taken = api.post(f"/agent/sessions/{session_id}/claim", headers=second)
     assert taken.status_code == 409
+    assert taken.json()["agentName"] == "First Agent" and "claimedBy" not in taken.json()  # a name, not an oid
     assert api.post("/agent/sessions/no-such-session/claim", headers=first).status_code == 404
     settled(azurite, session_id)
     mine = api.get("/agent/sessions", params={"claimedBy": "me", "status": "claimed"}, headers=first).json()

@@ -145,6 +145,15 @@ def test_claimed_session_queues_for_the_agent(api: httpx.Client, azurite: Azurit
     assert senders == ["visitor", "bot", "visitor"]  # stored, and the bot stayed silent
 
 
+def test_a_closed_session_gets_no_new_token(api: httpx.Client, azurite: Azurite) -> None:
+    visitor = new_visitor(api)
+    renew = {"sessionId": visitor.session_id}
+    assert api.post("/widget/session", json=renew, headers={"Origin": WEBSITE, **visitor.auth}).status_code == 201
+    set_session(azurite, visitor.session_id, status="closed")
+    refused = api.post("/widget/session", json=renew, headers={"Origin": WEBSITE, **visitor.auth})
+    assert refused.status_code == 409 and refused.json()["type"].endswith("/session-closed")
+
+
 def test_closed_session_refuses_new_messages(api: httpx.Client, azurite: Azurite) -> None:
     visitor = new_visitor(api)
     set_session(azurite, visitor.session_id, status="closed")

@@ -312,10 +312,10 @@ def test_a_hand_off_explains_why(command: VisitorMessage, text: str) -> None:
     assert decision.after.handoff_requested_at == NOW
 
 
-def test_refusals_name_the_owner() -> None:
+def test_refusals_name_the_owner_by_display_name_only() -> None:
     claimed = make_session(CLAIMED)
     other = decide(claimed, Claim(OTHER, OTHER_NAME), NOW).refusal
-    assert other is not None and other.extras == {"claimedBy": OWNER, "agentName": OWNER_NAME}
+    assert other is not None and other.extras == {"agentName": OWNER_NAME}  # never the winner's oid
     cancel = decide(claimed, CancelRequest(), NOW).refusal
     assert cancel is not None and cancel.extras == {"agentName": OWNER_NAME} and OWNER_NAME in cancel.detail
 
