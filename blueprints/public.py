@@ -193,7 +193,7 @@ async def chat_message(req: func.HttpRequest) -> func.HttpResponse:
         events = [event async for event in chat.stream_message(session_id, body.message, request)]
         return func.HttpResponse(_sse(events), mimetype="text/event-stream", headers=NO_STORE)
     result = await chat.post_message(session_id, body.message, request)
-    return json_response(result.body, result.status, headers=NO_STORE)
+    return json_response(result.body, result.status, headers={**NO_STORE, **result.headers})
 
 
 def _sse(events: list[dict[str, object]]) -> str:
@@ -262,3 +262,21 @@ async def negotiate(req: func.HttpRequest) -> func.HttpResponse:
 async def not_found(req: func.HttpRequest) -> func.HttpResponse:
     """Every other path: a 404 problem rather than the host's empty page."""
     raise Problem(404, "No such endpoint.", kind="not-found")
+
+
+# --- the Teams app's privacy statement and terms of use ----------------------------------------
+# The manifest points at these unless PRIVACY_URL / TERMS_URL point elsewhere (shared/ops/teams_package.py).
+
+
+@bp.route(route="privacy", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def privacy_page(req: func.HttpRequest) -> func.HttpResponse:
+    """A plain privacy statement for the Teams app and the chat."""
+    return serve(req, "privacy.html", max_age=300, extra_headers=PAGE_SECURITY_HEADERS)
+
+
+@bp.route(route="terms", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def terms_page(req: func.HttpRequest) -> func.HttpResponse:
+    """Plain terms of use for the Teams app and the chat."""
+    return serve(req, "terms.html", max_age=300, extra_headers=PAGE_SECURITY_HEADERS)

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     outbox_repair_after_seconds: float = Field(default=60, ge=0, validation_alias="OUTBOX_REPAIR_AFTER_SECONDS")
     outbox_forget_after_seconds: float = Field(default=600, ge=0, validation_alias="OUTBOX_FORGET_AFTER_SECONDS")
 
+    # The Teams app's privacy statement and terms of use: this app's /api/privacy and /api/terms unless set.
+    privacy_url: str = Field(default="", validation_alias="PRIVACY_URL")
+    terms_url: str = Field(default="", validation_alias="TERMS_URL")
+
     @field_validator("storage_connection_string")
     @classmethod
     def _expand_development_storage(cls, value: str) -> str:

@@ -1,13 +1,19 @@
 """The per-deployment Teams app package (manifest + icons, zipped) and the admin's setup instructions.
 
 Manifest rules: https://learn.microsoft.com/microsoftteams/platform/resources/schema/manifest-schema
-(summarised in reference/protocols.md section 6). Icons are drawn here in pure Python (zlib + struct)
+(summarised in reference/protocols.md section 6); ``tests/node/validate_teams_package.mjs`` checks the
+package with Microsoft's own schema validator. Icons are drawn here in pure Python (zlib + struct)
 so the product needs no imaging library.
+
+Teams only takes an updated package when its ``version`` is higher, so ``deployment_package`` derives
+it from the app version and a counter kept in the ``meta`` table that goes up whenever the package's
+content changes (``<major>.<minor>.<counter>``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import io
 import json
@@ -17,7 +23,8 @@ import uuid
 import zipfile
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 MANIFEST_VERSION = "1.17"
 MANIFEST_SCHEMA = f"https://developer.microsoft.com/json-schemas/teams/v{MANIFEST_VERSION}/MicrosoftTeams.schema.json"
@@ -27,10 +34,18 @@ TEAMS_CLIENT_IDS = {
     "5e3ce6c0-2b1f-4285-8d4b-75ee78787346": "Teams web",
 }
 DEFAULT_ACCENT = "#4F52B2"
+# This app's own privacy statement and terms of use (blueprints/public.py); PRIVACY_URL / TERMS_URL replace them.
+PRIVACY_PATH, TERMS_PATH = "/api/privacy", "/api/terms"
+# The meta-table state record holding the package's content hash and version counter.
+PACKAGE_STATE = "teams-package"
 COLOR_SIZE, OUTLINE_SIZE = 192, 32
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+_PORT = re.compile(r"^[1-9][0-9]{0,4}$")
+# Semantic versioning's MAJOR.MINOR.PATCH, numbers without leading zeros (what Teams compares).
+_VERSION = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
+_APP_VERSION = re.compile(r"^v?([0-9]+)\.([0-9]+)(?=$|[.+-])")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 # A fixed timestamp keeps the zip byte-identical for identical inputs.
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -38,11 +53,20 @@ _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 RGBA = tuple[int, int, int, int]
 
 
-def _check_host(host: str) -> str:
-    host = host.strip().lower()
-    if not _HOST.match(host):
-        raise ValueError(f"host must be a bare host name like desk.example.com, not {host!r}.")
-    return host
+def _check_host(host: str) -> tuple[str, str]:
+    """``(host name, authority)``: ``desk.example.com`` or ``localhost:7071`` -> the name, and it with the port."""
+    authority = host.strip().lower()
+    name, colon, port = authority.partition(":")
+    if not _HOST.match(name) or (colon and not (_PORT.match(port) and int(port) <= 65535)):
+        raise ValueError(f"host must be a host name like desk.example.com, with an optional :port, not {host!r}.")
+    return name, authority
+
+
+def _check_url(value: str, name: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme != "https" or not parts.hostname or len(value.strip()) > 2048:
+        raise ValueError(f"{name} must be an https:// address, not {value!r}.")
+    return value.strip()
 
 
 def _check_guid(value: str, name: str) -> str:
@@ -71,27 +95,30 @@ def build_manifest(
     version: str = "1.0.0",
     accent_color: str = DEFAULT_ACCENT,
 ) -> dict[str, Any]:
-    """The manifest dict (pure); ``ValueError`` on a bad host, GUID, colour or length."""
-    host = _check_host(host)
+    """The manifest dict (pure); ``ValueError`` on a bad host, GUID, URL, version, colour or length.
+
+    ``host`` may carry a port (``localhost:7071``): the URLs keep it, ``validDomains`` takes the bare
+    name (it allows no scheme or port). The privacy and terms URLs default to this app's own pages.
+    """
+    domain, authority = _check_host(host)
     client_id = _check_guid(client_id, "client_id")
     app_id = _check_guid(app_id, "app_id")
     if not _COLOR.match(accent_color):
         raise ValueError("accent_color must look like #RRGGBB.")
-    if not re.match(r"^\d+\.\d+\.\d+$", version):
-        raise ValueError("version must be MAJOR.MINOR.PATCH.")
-    base = f"https://{host}"
+    if not _VERSION.match(version):
+        raise ValueError(f"version must be MAJOR.MINOR.PATCH (numbers without leading zeros), not {version!r}.")
+    base = f"https://{authority}"
     console = f"{base}/api/agent"
     return {
         "$schema": MANIFEST_SCHEMA,
         "manifestVersion": MANIFEST_VERSION,
         "version": version,
         "id": app_id,
-        "packageName": "com.supportdesk.agentconsole",
         "developer": {
             "name": _limit(developer_name, "developer_name", 32),
-            "websiteUrl": website_url or f"{base}/",
-            "privacyUrl": privacy_url or f"{base}/",
-            "termsOfUseUrl": terms_url or f"{base}/",
+            "websiteUrl": _check_url(website_url or f"{base}/", "website_url"),
+            "privacyUrl": _check_url(privacy_url or f"{base}{PRIVACY_PATH}", "privacy_url"),
+            "termsOfUseUrl": _check_url(terms_url or f"{base}{TERMS_PATH}", "terms_url"),
         },
         "name": {"short": _limit(name, "name", 30), "full": _limit(full_name, "full_name", 100)},
         "description": {
@@ -113,8 +140,8 @@ def build_manifest(
             }
         ],
         "permissions": ["identity"],
-        "validDomains": [host],
-        "webApplicationInfo": {"id": client_id, "resource": f"api://{host}/{client_id}"},
+        "validDomains": [domain],
+        "webApplicationInfo": {"id": client_id, "resource": f"api://{authority}/{client_id}"},
     }
 
 
@@ -265,13 +292,72 @@ policies).</li>
 
 
 def public_host(configured: str, request_host: str) -> str:
-    """This deployment's host name: the configured one, else the request's ``Host`` (port dropped)."""
+    """This deployment's host: the configured one, else the request's ``Host``, with any port but :443.
+
+    A local host answers on a port (``localhost:7071``) and the tab's URLs must keep it; the
+    ``https`` default port adds nothing.
+    """
     host = (configured or request_host or "").strip().lower()
     if host.startswith("["):  # an IPv6 literal can't be a Teams valid domain; let the check refuse it
         return host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return host.removesuffix(":443")
 
 
 def deployment_app_id(deployment_id: str) -> str:
     """A Teams app id that stays the same for a deployment, so re-uploads update the same app."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"supportdesk:teams-app:{deployment_id}"))
+
+
+def package_version(app_version: str, counter: int) -> str:
+    """``<major>.<minor>.<counter>`` from the app's version (``0.2.0``, ``v1.4``, ``1.2.3-rc1``)."""
+    found = _APP_VERSION.match(app_version.strip())
+    if not found:
+        raise ValueError(f"the app version must start with MAJOR.MINOR, not {app_version!r}.")
+    if counter < 0:
+        raise ValueError("the package counter can't be negative.")
+    return f"{int(found[1])}.{int(found[2])}.{counter}"
+
+
+def content_hash(host: str, client_id: str, app_id: str, **manifest_options: Any) -> str:
+    """A hash of everything in the package but its version: it changes exactly when Teams must update."""
+    unversioned = build_teams_package(host, client_id, app_id, **manifest_options, version="0.0.0")
+    return hashlib.sha256(unversioned).hexdigest()
+
+
+class StateStore(Protocol):
+    """Named small records (``shared.storage.state.StateRepository``)."""
+
+    async def get(self, name: str) -> dict[str, Any]: ...
+
+    async def merge(self, name: str, fields: dict[str, Any]) -> None: ...
+
+
+async def deployment_package(
+    host: str,
+    client_id: str,
+    app_id: str,
+    *,
+    app_version: str,
+    state: StateStore | None = None,
+    **manifest_options: Any,
+) -> bytes:
+    """The package with a version Teams accepts as an update whenever the content changed.
+
+    The ``meta`` table keeps the last package's content hash and a counter; a different hash bumps
+    the counter, so the version only ever goes up for a given app version. Identical downloads
+    keep their version (and bytes). ``ValueError`` on a bad input, before anything is stored.
+    """
+    digest = content_hash(host, client_id, app_id, **manifest_options)
+    package_version(app_version, 0)  # a bad APP_VERSION is refused before the counter moves
+    if state is None:
+        from shared.storage.state import StateRepository
+
+        state = StateRepository()
+    stored = await state.get(PACKAGE_STATE)
+    raw_counter = stored.get("counter", 0)
+    counter = int(getattr(raw_counter, "value", raw_counter) or 0)  # an Int64 comes back wrapped
+    if stored.get("contentHash") != digest:
+        counter += 1
+        await state.merge(PACKAGE_STATE, {"contentHash": digest, "counter": counter})
+    version = package_version(app_version, counter)
+    return build_teams_package(host, client_id, app_id, **manifest_options, version=version)

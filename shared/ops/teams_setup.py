@@ -8,7 +8,7 @@ from shared.config import get_settings
 from shared.errors import Problem
 from shared.identity.teams import get_auth_settings
 from shared.ops.bootstrap import current_record
-from shared.ops.teams_package import build_teams_package, deployment_app_id, public_host, render_teams_setup_page
+from shared.ops.teams_package import deployment_app_id, deployment_package, public_host, render_teams_setup_page
 
 PACKAGE_ROUTE = "teams-app.zip"
 
@@ -27,12 +27,16 @@ async def package(request_host: str) -> bytes:
             kind="teams-not-configured",
         )
     record = await current_record()
+    settings = get_settings()
     try:
-        return build_teams_package(
+        return await deployment_package(
             _host(request_host),
             client_id,
             deployment_app_id(record.deployment_id),
-            name=get_settings().teams_app_name,
+            app_version=settings.app_version,
+            name=settings.teams_app_name,
+            privacy_url=settings.privacy_url,
+            terms_url=settings.terms_url,
         )
     except ValueError as exc:
         # A setting (client id, host) is malformed: say which, as configuration, not a crash.

@@ -1,4 +1,6 @@
-"""The Teams app package: zip layout, manifest fields and limits, icon sizes and colours; the setup page."""
+"""The Teams app package: zip layout, manifest fields and limits, icon sizes and colours, the version
+counter, hosts with a port; the setup page. (tests/integration/test_teams_package_validator.py runs
+Microsoft's own validator on the package the endpoint serves.)"""
 
 from __future__ import annotations
 
@@ -13,9 +15,14 @@ from typing import Any
 import pytest
 
 from shared.ops.teams_package import (
+    PACKAGE_STATE,
     TEAMS_CLIENT_IDS,
     build_manifest,
     build_teams_package,
+    content_hash,
+    deployment_package,
+    package_version,
+    public_host,
     render_teams_setup_page,
 )
 
@@ -93,6 +100,21 @@ def test_manifest_required_fields(manifest: dict[str, Any]) -> None:
     assert manifest["validDomains"] == [HOST]
 
 
+def test_manifest_has_no_package_name(manifest: dict[str, Any]) -> None:
+    # The v1.17 schema allows no additional properties; packageName was dropped from it.
+    assert "packageName" not in manifest
+
+
+def test_privacy_and_terms_are_this_apps_pages_unless_set(manifest: dict[str, Any]) -> None:
+    assert manifest["developer"]["privacyUrl"] == f"https://{HOST}/api/privacy"
+    assert manifest["developer"]["termsOfUseUrl"] == f"https://{HOST}/api/terms"
+    own = build_manifest(
+        HOST, CLIENT_ID, APP_ID, privacy_url="https://contoso.example/privacy", terms_url="https://contoso.example/tos"
+    )
+    assert own["developer"]["privacyUrl"] == "https://contoso.example/privacy"
+    assert own["developer"]["termsOfUseUrl"] == "https://contoso.example/tos"
+
+
 def test_manifest_tab_and_sso(manifest: dict[str, Any]) -> None:
     assert manifest["staticTabs"] == [
         {
@@ -146,6 +168,13 @@ def test_package_is_deterministic_and_options_apply() -> None:
         ((HOST, CLIENT_ID, APP_ID), {"name": "x" * 31}, "name"),
         ((HOST, CLIENT_ID, APP_ID), {"accent_color": "red"}, "accent_color"),
         ((HOST, CLIENT_ID, APP_ID), {"version": "1.0"}, "version"),
+        ((HOST, CLIENT_ID, APP_ID), {"version": "1.02.3"}, "version"),
+        (("localhost:0", CLIENT_ID, APP_ID), {}, "host"),
+        (("localhost:65536", CLIENT_ID, APP_ID), {}, "host"),
+        (("localhost:", CLIENT_ID, APP_ID), {}, "host"),
+        (("[::1]:7071", CLIENT_ID, APP_ID), {}, "host"),
+        ((HOST, CLIENT_ID, APP_ID), {"privacy_url": "http://contoso.example/privacy"}, "privacy_url"),
+        ((HOST, CLIENT_ID, APP_ID), {"terms_url": "contoso.example/terms"}, "terms_url"),
     ],
 )
 def test_bad_inputs_are_refused(args: tuple[str, str, str], options: dict[str, str], message: str) -> None:
@@ -175,3 +204,98 @@ def test_setup_page_without_a_client_id_says_what_is_missing() -> None:
     page = render_teams_setup_page(HOST, "")
     assert "AAD_APP_CLIENT_ID is not set yet" in page
     assert "&lt;Application (client) ID&gt;" in page
+
+
+# --- a host with a port (local development) ------------------------------------------------------
+
+
+def test_public_host_keeps_the_port() -> None:
+    assert public_host("", "localhost:7071") == "localhost:7071"
+    assert public_host("", "LocalHost:7071") == "localhost:7071"
+    assert public_host("", "desk.example.com:443") == "desk.example.com"  # https's own port adds nothing
+    assert public_host("desk.example.com", "localhost:7071") == "desk.example.com"  # the setting wins
+    assert public_host("", "[::1]:7071") == "[::1]:7071"  # left for build_manifest to refuse
+
+
+def test_a_local_host_keeps_its_port_in_urls_but_not_in_valid_domains() -> None:
+    manifest = build_manifest("localhost:7071", CLIENT_ID, APP_ID)
+    assert manifest["staticTabs"][0]["contentUrl"] == "https://localhost:7071/api/agent"
+    assert manifest["staticTabs"][0]["websiteUrl"] == "https://localhost:7071/api/agent"
+    assert manifest["developer"]["privacyUrl"] == "https://localhost:7071/api/privacy"
+    assert manifest["validDomains"] == ["localhost"]  # valid domains take no scheme or port
+    assert manifest["webApplicationInfo"]["resource"] == f"api://localhost:7071/{CLIENT_ID}"
+    page = render_teams_setup_page(public_host("", "localhost:7071"), CLIENT_ID)
+    assert "https://localhost:7071/api/agent" in page and f"api://localhost:7071/{CLIENT_ID}" in page
+
+
+# --- the version: app version + a counter that goes up when the content changes -----------------
+
+
+@pytest.mark.parametrize(
+    ("app_version", "counter", "expected"),
+    [("0.2.0", 1, "0.2.1"), ("1.4", 7, "1.4.7"), ("v2.10.3", 12, "2.10.12"), ("3.01.0-rc.1", 0, "3.1.0")],
+)
+def test_package_version_is_major_minor_counter(app_version: str, counter: int, expected: str) -> None:
+    assert package_version(app_version, counter) == expected
+
+
+@pytest.mark.parametrize("app_version", ["", "2", "dev", "1.x.0", "1.2rc"])
+def test_an_app_version_without_major_minor_is_refused(app_version: str) -> None:
+    with pytest.raises(ValueError, match="MAJOR.MINOR"):
+        package_version(app_version, 1)
+
+
+class MemoryState:
+    """StateRepository's get/merge over a dict, counting writes."""
+
+    def __init__(self, records: dict[str, dict[str, Any]] | None = None) -> None:
+        self.records = records or {}
+        self.writes = 0
+
+    async def get(self, name: str) -> dict[str, Any]:
+        return dict(self.records.get(name, {}))
+
+    async def merge(self, name: str, fields: dict[str, Any]) -> None:
+        self.records.setdefault(name, {}).update(fields)
+        self.writes += 1
+
+
+async def _version(state: MemoryState, app_version: str = "0.2.0", **options: Any) -> tuple[str, bytes]:
+    body = await deployment_package(HOST, CLIENT_ID, APP_ID, app_version=app_version, state=state, **options)
+    return json.loads(zipfile.ZipFile(io.BytesIO(body)).read("manifest.json"))["version"], body
+
+
+async def test_the_version_goes_up_exactly_when_the_content_changes() -> None:
+    state = MemoryState()
+    first, body = await _version(state)
+    assert first == "0.2.1" and state.writes == 1
+    assert state.records[PACKAGE_STATE] == {"contentHash": content_hash(HOST, CLIENT_ID, APP_ID), "counter": 1}
+    again, same = await _version(state)
+    assert (again, same, state.writes) == (first, body, 1)  # identical downloads: same version, same bytes
+    renamed, _ = await _version(state, name="Help")
+    assert renamed == "0.2.2"
+    back, _ = await _version(state)
+    assert back == "0.2.3", "going back to earlier content is still a newer package for Teams"
+    privacy, _ = await _version(state, privacy_url="https://contoso.example/privacy")
+    assert privacy == "0.2.4"
+    upgraded, _ = await _version(state, app_version="0.3.0", privacy_url="https://contoso.example/privacy")
+    assert upgraded == "0.3.4" and state.writes == 4  # a new app version alone changes no content
+
+
+async def test_the_counter_continues_from_storage() -> None:
+    # Int64 properties come back from Table storage wrapped as EntityProperty(value, type).
+    class Wrapped:
+        value = 41
+
+    state = MemoryState({PACKAGE_STATE: {"contentHash": "something older", "counter": Wrapped()}})
+    version, _ = await _version(state, app_version="1.0.0")
+    assert version == "1.0.42" and state.records[PACKAGE_STATE]["counter"] == 42
+
+
+async def test_bad_settings_are_refused_before_the_counter_moves() -> None:
+    state = MemoryState()
+    with pytest.raises(ValueError, match="privacy_url"):
+        await _version(state, privacy_url="http://contoso.example/privacy")
+    with pytest.raises(ValueError, match="MAJOR.MINOR"):
+        await _version(state, app_version="dev")
+    assert state.writes == 0
