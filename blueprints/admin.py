@@ -11,9 +11,10 @@ from shared import search
 from shared.clock import iso
 from shared.identity.admin import clear_cookie_header, require_admin, rotate_key, session_for, sign_in
 from shared.ops import reports, teams_setup
+from shared.ops.bootstrap import current_record
 from shared.web.http import NO_STORE, Problem, endpoint, json_response, query_int, read_json
 from shared.web.idempotency import request_key
-from shared.web.static_files import PAGE_SECURITY_HEADERS, serve
+from shared.web.static_files import page_headers, serve
 
 bp = func.Blueprint()
 
@@ -74,7 +75,7 @@ async def transcript(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     """The admin dashboard page; without credentials a browser gets it with 401 to sign in."""
-    headers = {**PAGE_SECURITY_HEADERS, **NO_STORE}
+    headers = {**page_headers(), **NO_STORE}  # an admin page: never framed
     try:
         await require_admin(req)
     except Problem as problem:
@@ -157,7 +158,11 @@ async def teams_app_package(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def teams_setup_page(req: func.HttpRequest) -> func.HttpResponse:
     """The admin's step-by-step page for connecting the desk to Teams."""
-    await require_admin(req)
-    # The dashboard opens this with its cookie; opened with ?code= instead, the zip link carries the key too.
-    page = teams_setup.setup_page(req.headers.get("host") or "", req.params.get("code") or "")
-    return func.HttpResponse(page, mimetype="text/html", charset="utf-8", headers={**PAGE_SECURITY_HEADERS, **NO_STORE})
+    context = await require_admin(req)
+    headers = {**page_headers(), **NO_STORE}
+    if context.method == "key":
+        # Opened with ?code= or a Bearer key: sign the browser in, so the package link works with the
+        # cookie and the key never appears in the page.
+        _, headers["Set-Cookie"] = session_for(await current_record())
+    page = teams_setup.setup_page(req.headers.get("host") or "")
+    return func.HttpResponse(page, mimetype="text/html", charset="utf-8", headers=headers)

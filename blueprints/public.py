@@ -19,7 +19,7 @@ from shared.realtime.client import get_realtime
 from shared.web.cors import origin_allowed, own_origin, with_cors
 from shared.web.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
 from shared.web.ratelimit import StorageRateLimiter, client_address
-from shared.web.static_files import PAGE_SECURITY_HEADERS, serve
+from shared.web.static_files import agent_page_headers, page_headers, serve
 
 bp = func.Blueprint()
 
@@ -132,14 +132,15 @@ async def vendor_script(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def demo_page(req: func.HttpRequest) -> func.HttpResponse:
     """A sample company page with the snippet on it."""
-    return serve(req, "demo.html", max_age=60, extra_headers=PAGE_SECURITY_HEADERS)  # it shows visitors' text
+    # It shows visitors' text; the demo may frame itself, nothing else may.
+    return serve(req, "demo.html", max_age=60, extra_headers=page_headers(frame_ancestors="'self'"))
 
 
 @bp.route(route="agent", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 async def agent_console(req: func.HttpRequest) -> func.HttpResponse:
     """The agent console (the Teams tab); its API calls carry the agent's Teams token."""
-    return serve(req, "agent.html", max_age=60, extra_headers=PAGE_SECURITY_HEADERS)
+    return serve(req, "agent.html", max_age=60, extra_headers=agent_page_headers())
 
 
 @bp.route(route="agent.js", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -272,11 +273,11 @@ async def not_found(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 async def privacy_page(req: func.HttpRequest) -> func.HttpResponse:
     """A plain privacy statement for the Teams app and the chat."""
-    return serve(req, "privacy.html", max_age=300, extra_headers=PAGE_SECURITY_HEADERS)
+    return serve(req, "privacy.html", max_age=300, extra_headers=page_headers())
 
 
 @bp.route(route="terms", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 async def terms_page(req: func.HttpRequest) -> func.HttpResponse:
     """Plain terms of use for the Teams app and the chat."""
-    return serve(req, "terms.html", max_age=300, extra_headers=PAGE_SECURITY_HEADERS)
+    return serve(req, "terms.html", max_age=300, extra_headers=page_headers())

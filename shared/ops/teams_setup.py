@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from shared.config import get_settings
 from shared.errors import Problem
 from shared.identity.teams import get_auth_settings
@@ -43,14 +41,13 @@ async def package(request_host: str) -> bytes:
         raise Problem(409, f"The Teams app can't be built: {exc}", kind="teams-not-configured") from exc
 
 
-def setup_page(request_host: str, code: str = "") -> str:
-    """The step-by-step Teams setup page; ``code`` (the key the page was opened with) rides on the zip link."""
+def setup_page(request_host: str) -> str:
+    """The step-by-step Teams setup page (its package link works with the dashboard's cookie)."""
     auth = get_auth_settings()
-    link = f"{PACKAGE_ROUTE}?{urlencode({'code': code})}" if code else PACKAGE_ROUTE
     return render_teams_setup_page(
         _host(request_host),
         auth.client_id,
         tenant_id=auth.tenant_id,
-        package_url=link,
+        package_url=PACKAGE_ROUTE,
         app_name=get_settings().teams_app_name,
     )

@@ -60,12 +60,42 @@ def serve(
     return func.HttpResponse(file.body, headers=headers)
 
 
-# Pages that show message text: no inline script from elsewhere, no framing by other sites.
-PAGE_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-        "connect-src 'self' ws: wss: http: https:; frame-ancestors 'self' https://teams.microsoft.com "
-        "https://*.teams.microsoft.com https://*.office.com https://*.cloud.microsoft"
-    ),
-    "Referrer-Policy": "no-referrer",
-}
+# Where a Teams tab lives: only the agent console may be framed there.
+TEAMS_FRAME_ANCESTORS = (
+    "https://teams.microsoft.com https://*.teams.microsoft.com https://*.office.com https://*.cloud.microsoft"
+)
+
+
+def _realtime_origins() -> str:
+    """The SignalR Service origins a page's client connects to (HTTP for negotiate, WS for the socket)."""
+    from urllib.parse import urlsplit
+
+    from shared.realtime.client import get_realtime
+
+    info = get_realtime().info
+    if info is None:
+        return ""
+    base = urlsplit(info.client_base)
+    socket = "wss" if base.scheme == "https" else "ws"
+    return f" {base.scheme}://{base.netloc} {socket}://{base.netloc}"
+
+
+def page_headers(*, frame_ancestors: str = "'none'") -> dict[str, str]:
+    """Headers of a page that shows message text: scripts and connections only from this app (and
+    its SignalR Service), no framing except by ``frame_ancestors``."""
+    headers = {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            f"connect-src 'self'{_realtime_origins()}; frame-ancestors {frame_ancestors}"
+        ),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if frame_ancestors == "'none'":
+        headers["X-Frame-Options"] = "DENY"  # for browsers that predate frame-ancestors
+    return headers
+
+
+def agent_page_headers() -> dict[str, str]:
+    """The agent console's: it is a Teams tab, so Teams and Office may frame it."""
+    return page_headers(frame_ancestors=f"'self' {TEAMS_FRAME_ANCESTORS}")

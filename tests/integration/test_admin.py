@@ -298,3 +298,23 @@ def test_a_retried_rotation_with_its_idempotency_key_gets_the_same_new_key(
         )
         used = api.post("/ops/rotate-key", headers={"Authorization": f"Bearer {new_key}", "Idempotency-Key": key})
         assert used.status_code == 409 and used.json()["type"].endswith("/already-rotated")
+
+
+def test_pages_are_framed_only_where_they_belong_and_never_carry_the_key(admin_host: Host) -> None:
+    with client(admin_host) as api:
+        setup = api.get("/teams-setup", params={"code": ADMIN_KEY})
+        dashboard = api.get("/dashboard", params={"code": ADMIN_KEY})
+        agent = api.get("/agent")
+    assert setup.status_code == dashboard.status_code == agent.status_code == 200
+    for admin_page in (setup, dashboard):
+        csp = admin_page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "teams.microsoft.com" not in csp
+        assert admin_page.headers["x-content-type-options"] == "nosniff"
+        assert admin_page.headers["x-frame-options"] == "DENY"
+    assert ADMIN_KEY not in setup.text  # the package link works with the cookie the page sets
+    assert "sd_admin=" in setup.headers["set-cookie"] and 'href="teams-app.zip"' in setup.text
+    console_csp = agent.headers["content-security-policy"]
+    assert "https://teams.microsoft.com" in console_csp  # the agent console is the one Teams tab
+    for page in (setup, dashboard, agent):
+        connect = page.headers["content-security-policy"].split("connect-src ")[1].split(";")[0]
+        assert connect.split() == ["'self'"]  # no SignalR configured here: nothing else to reach
