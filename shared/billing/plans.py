@@ -89,7 +89,7 @@ class PlanCatalogue:
         cached = self._cache.get(plan_id)
         if cached and time.monotonic() - cached.fetched_at < self.settings.plans_cache_seconds:
             return cached.plan
-        # Only a remote catalogue needs httpx (~30 ms of cold start), so only its fetch imports it.
+        # Only a remote catalogue needs httpx (~50 ms of cold start), so only its fetch imports it.
         import httpx
 
         try:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import httpx
 
 # PyJWT (which pulls in cryptography) and httpx are imported where a token is minted or a request
-# sent: importing this module is on every cold start, pushing is not (~50 ms and ~30 ms).
+# sent: importing this module is on every cold start, pushing is not (~50 ms each).
 
 log = logging.getLogger(__name__)
 
