@@ -8,7 +8,7 @@ import azure.functions as func
 from pydantic import BaseModel, Field
 
 from shared.billing import seats as billing
-from shared.billing.plans import BUILTIN_PLANS
+from shared.billing.plans import get_catalogue
 from shared.config import get_settings
 from shared.conversations import visitor as chat
 from shared.conversations.idempotency import request_key
@@ -91,18 +91,20 @@ async def plan(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="plans", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 async def plans(req: func.HttpRequest) -> func.HttpResponse:
-    """The built-in plans catalogue (Start / Growth / Professional)."""
-    return json_response({"plans": [p.public() for p in BUILTIN_PLANS.values()]}, headers=_CATALOGUE_CACHE)
+    """The plans catalogue (Start / Growth / Professional): the one ``/api/plan`` reads too."""
+    listed = await get_catalogue().list_plans()
+    return json_response({"plans": [p.public() for p in listed]}, headers=_CATALOGUE_CACHE)
 
 
 @bp.route(route="plans/{planId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 async def plan_by_id(req: func.HttpRequest) -> func.HttpResponse:
-    """One plan of the built-in catalogue."""
+    """One plan of the catalogue."""
     plan_id = req.route_params.get("planId", "").lower()
-    found = BUILTIN_PLANS.get(plan_id)
+    found = await get_catalogue().find_plan(plan_id)
     if found is None:
-        raise Problem(404, f"No plan '{plan_id}'; known plans: {', '.join(BUILTIN_PLANS)}.", kind="plan-not-found")
+        known = ", ".join(p.plan_id for p in await get_catalogue().list_plans())
+        raise Problem(404, f"No plan '{plan_id[:40]}'; known plans: {known}.", kind="plan-not-found")
     return json_response(found.public(), headers=_CATALOGUE_CACHE)
 
 
@@ -187,6 +189,7 @@ async def widget_session(req: func.HttpRequest) -> func.HttpResponse:
 async def chat_message(req: func.HttpRequest) -> func.HttpResponse:
     """A visitor's message: the bot's reply (200), or queued for the agent (202); SSE on request."""
     token = bearer(req.headers.get("authorization"))
+    await chat.authenticate_visitor(token)  # the caller before the body: a stranger's body is never parsed
     body = read_json(req, ChatIn, max_bytes=get_settings().max_body_bytes)
     session_id = await chat.authenticate_visitor(token, body.sessionId)
     request = request_key(req.headers.get("idempotency-key"), "POST", f"chat/{session_id}", body.message)
@@ -223,6 +226,7 @@ async def chat_history(req: func.HttpRequest) -> func.HttpResponse:
 @bootstrapped
 async def chat_handoff(req: func.HttpRequest) -> func.HttpResponse:
     """POST: the visitor asks for a person. DELETE: they continue with the assistant instead."""
+    await _visitor(req, None)  # the caller before the body: a stranger's body is never parsed
     body = read_json(req, SessionRef, max_bytes=get_settings().max_body_bytes, optional=req.method == "DELETE")
     session_id = await _visitor(req, body.sessionId)
     request = request_key(req.headers.get("idempotency-key"), req.method, f"chat/{session_id}/handoff", None)
@@ -237,6 +241,7 @@ async def chat_handoff(req: func.HttpRequest) -> func.HttpResponse:
 @bootstrapped
 async def chat_typing(req: func.HttpRequest) -> func.HttpResponse:
     """The visitor is typing: tell the owning agent."""
+    await _visitor(req, None)  # the caller before the body: a stranger's body is never parsed
     body = read_json(req, TypingIn, max_bytes=1024)
     session_id = await _visitor(req, body.sessionId)
     await chat.visitor_typing(session_id, body.isTyping)

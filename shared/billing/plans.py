@@ -75,12 +75,55 @@ class _Cached:
 
 
 @dataclass
+class _CachedList:
+    plans: list[Plan]
+    fetched_at: float
+
+
+@dataclass
 class PlanCatalogue:
     """Plan lookups with a TTL cache that keeps the last good value through outages."""
 
     settings: Settings
     transport: httpx.AsyncBaseTransport | None = None
     _cache: dict[str, _Cached] = field(default_factory=dict)
+    _listing: _CachedList | None = None
+
+    async def list_plans(self) -> list[Plan]:
+        """Every plan, from the same source as :meth:`get_plan` (cached, last good value on failure)."""
+        if not self.settings.plans_url:
+            return list(BUILTIN_PLANS.values())
+        cached = self._listing
+        if cached and time.monotonic() - cached.fetched_at < self.settings.plans_cache_seconds:
+            return cached.plans
+        import httpx
+
+        try:
+            plans = await self._fetch_list()
+        except (httpx.HTTPError, ValidationError, ValueError, TypeError, KeyError) as exc:
+            log.warning(
+                "plans catalogue unavailable (%s); listing %s",
+                type(exc).__name__,
+                "the last good value" if cached else "the built-in plans",
+            )
+            return cached.plans if cached else list(BUILTIN_PLANS.values())
+        self._listing = _CachedList(plans, time.monotonic())
+        for plan in plans:  # one catalogue: what the listing says, get_plan says too
+            self._cache[plan.plan_id] = _Cached(plan, time.monotonic())
+        return plans
+
+    async def find_plan(self, plan_id: str) -> Plan | None:
+        """The catalogue's plan of that id, or None when it has none (unlike :meth:`get_plan`)."""
+        return next((plan for plan in await self.list_plans() if plan.plan_id == plan_id.lower()), None)
+
+    async def _fetch_list(self) -> list[Plan]:
+        import httpx
+
+        url = f"{self.settings.plans_url.rstrip('/')}/api/plans"
+        async with httpx.AsyncClient(timeout=self.settings.plans_timeout_seconds, transport=self.transport) as client:
+            response = await client.get(url)
+            response.raise_for_status()
+            return [Plan.model_validate(plan) for plan in response.json()["plans"]]
 
     async def get_plan(self, plan_id: str) -> Plan:
         """The plan, from cache, the remote catalogue, the last good value, or the built-in one."""

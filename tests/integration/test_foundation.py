@@ -75,11 +75,14 @@ def test_bootstrap_racing_workers_agree_on_one_key(fresh_azurite: Azurite, start
 
 
 def _catalogue(quota: int) -> FakeServer:
+    growth = {"planId": "growth", "displayName": "Growth (ISV)", "seatQuota": quota, "gracePeriodDays": 3}
+    scale = {"planId": "scale", "displayName": "Scale (ISV)", "seatQuota": 50, "gracePeriodDays": 3}
+
     def handle(request: Recorded) -> tuple[int, dict[str, str], bytes]:
         if request.path == "/api/plans/growth":
-            return json_reply(
-                200, {"planId": "growth", "displayName": "Growth (ISV)", "seatQuota": quota, "gracePeriodDays": 3}
-            )
+            return json_reply(200, growth)
+        if request.path == "/api/plans":
+            return json_reply(200, {"plans": [growth, scale]})
         return json_reply(404, {"error": "no such plan"})
 
     return FakeServer(handle).start()
@@ -134,6 +137,24 @@ def test_plan_falls_back_to_the_builtin_catalogue(fresh_azurite: Azurite, start_
             plan = client.get("/plan").json()
         assert (plan["planId"], plan["planDisplayName"], plan["seatQuota"]) == ("professional", "Professional", 20)
         assert plan["seatsUsed"] == 0 and plan["blocked"] is False
+
+
+def test_plans_lists_the_catalogue_plan_reads(azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    catalogue = _catalogue(quota=9)
+    try:
+        host = start_host(
+            {"AzureWebJobsStorage": azurite.connection_string, "PLAN_ID": "growth", "PLANS_URL": catalogue.url}
+        )
+        with host.client() as client:
+            listed = {p["planId"]: p for p in client.get("/plans").json()["plans"]}
+            assert set(listed) == {"growth", "scale"} and listed["growth"]["seatQuota"] == 9
+            assert client.get("/plan").json()["seatQuota"] == listed["growth"]["seatQuota"]  # one catalogue
+            assert client.get("/plans/scale").json()["displayName"] == "Scale (ISV)"
+            assert client.get("/plans/start").status_code == 404  # not in this ISV's catalogue
+            catalogue.down = True
+            assert {p["planId"] for p in client.get("/plans").json()["plans"]} == {"growth", "scale"}  # cached
+    finally:
+        catalogue.stop()
 
 
 def test_plans_catalogue_is_served(api: httpx.Client) -> None:
