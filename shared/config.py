@@ -1,8 +1,14 @@
-"""Deployment settings, read once per worker from app settings (environment variables)."""
+"""The one Settings object, read once per worker from app settings (environment variables).
+
+Its own fields are the deployment's; the bot's, agent sign-in's and SignalR's settings are
+sections of it (``settings.llm``, ``settings.auth``, ``settings.realtime``), each declared beside
+the code that reads it and built on first use, so a cold start pays only for what it touches.
+"""
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +23,11 @@ DEVELOPMENT_STORAGE = (
     "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
     "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
 )
+
+if TYPE_CHECKING:
+    from shared.identity.teams import AuthSettings
+    from shared.llm.settings import LlmSettings
+    from shared.realtime.client import RealtimeSettings
 
 APP_VERSION = "0.2.0"
 
@@ -66,12 +77,12 @@ class Settings(BaseSettings):
     widget_greeting: str = Field(default="Hi! How can we help you today?", validation_alias="WIDGET_GREETING")
     widget_color: str = Field(default="#2563eb", validation_alias="WIDGET_COLOR")
 
-    # Cost guard (seed 001): past a cap the bot hands off instead of calling the LLM.
+    # Cost guard: past a cap the bot hands off instead of calling the LLM.
     bot_enabled: bool = Field(default=True, validation_alias="BOT_ENABLED")
     max_ai_calls_per_session_day: int = Field(default=50, ge=0, validation_alias="MAX_AI_CALLS_PER_SESSION_DAY")
     max_ai_calls_per_day: int = Field(default=2000, ge=0, validation_alias="MAX_AI_CALLS_PER_DAY")
 
-    # Marketplace metering (protocols.md section 5)
+    # Marketplace metering (https://learn.microsoft.com/azure/marketplace/marketplace-metering-service-apis)
     metering_url: str = Field(
         default="https://marketplaceapi.microsoft.com", validation_alias="MARKETPLACE_METERING_URL"
     )
@@ -112,6 +123,27 @@ class Settings(BaseSettings):
         if "*" in values and not self.is_development:
             values.remove("*")
         return values
+
+    @functools.cached_property
+    def llm(self) -> LlmSettings:
+        """The bot's settings (``LLM_*``, ``OPENAI_*``, ``AZURE_OPENAI_*``, ``KNOWLEDGE_*``)."""
+        from shared.llm.settings import LlmSettings
+
+        return LlmSettings()
+
+    @functools.cached_property
+    def auth(self) -> AuthSettings:
+        """Agent sign-in settings (``AAD_*``)."""
+        from shared.identity.teams import AuthSettings
+
+        return AuthSettings()
+
+    @functools.cached_property
+    def realtime(self) -> RealtimeSettings:
+        """SignalR Service settings (``SIGNALR_*``)."""
+        from shared.realtime.client import RealtimeSettings
+
+        return RealtimeSettings()
 
     @property
     def is_development(self) -> bool:

@@ -1,7 +1,7 @@
 """Teams SSO access tokens: validated with PyJWT against Entra's JWKS (RS256) and turned into an :class:`Agent`.
 
 Rules follow https://learn.microsoft.com/entra/identity-platform/access-tokens and the Teams tab SSO
-docs (summarised in reference/protocols.md section 4): accept both the v1 and v2 audience and
+docs: accept both the v1 and v2 audience and
 issuer forms, check the issuer *pattern* against the token's own ``tid``, require the
 ``access_as_user`` scope. PyJWT is imported lazily: it pulls in ``cryptography`` (~0.1 s of cold start).
 """
@@ -73,10 +73,11 @@ class AuthSettings(BaseSettings):
         return self.tenant_id.strip().lower() in MULTI_TENANT
 
 
-@functools.lru_cache(maxsize=1)
 def get_auth_settings() -> AuthSettings:
-    """The worker's agent sign-in settings, read once."""
-    return AuthSettings()
+    """The worker's agent sign-in settings: the ``auth`` section of the one Settings."""
+    from shared.config import get_settings
+
+    return get_settings().auth
 
 
 @dataclass(frozen=True)

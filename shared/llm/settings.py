@@ -7,7 +7,6 @@ settings that every chat turn reads.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from typing import Any
@@ -142,7 +141,8 @@ class LlmSettings(BaseSettings):
         }
 
 
-@functools.lru_cache(maxsize=1)
 def get_llm_settings() -> LlmSettings:
-    """The worker's LLM settings, read once."""
-    return LlmSettings()
+    """The worker's LLM settings: the ``llm`` section of the one Settings."""
+    from shared.config import get_settings
+
+    return get_settings().llm

@@ -1,9 +1,8 @@
 """The per-deployment Teams app package (manifest + icons, zipped) and the admin's setup instructions.
 
-Manifest rules: https://learn.microsoft.com/microsoftteams/platform/resources/schema/manifest-schema
-(summarised in reference/protocols.md section 6); ``tests/node/validate_teams_package.mjs`` checks the
-package with Microsoft's own schema validator. Icons are drawn here in pure Python (zlib + struct)
-so the product needs no imaging library.
+Manifest rules: https://learn.microsoft.com/microsoftteams/platform/resources/schema/manifest-schema;
+``tests/node/validate_teams_package.mjs`` checks the package with Microsoft's own schema validator.
+Icons are drawn here in pure Python (zlib + struct) so the product needs no imaging library.
 
 Teams only takes an updated package when its ``version`` is higher, so ``deployment_package`` derives
 it from the app version and a counter kept in the ``meta`` table that goes up whenever the package's

@@ -278,7 +278,9 @@ def get_realtime() -> RealtimeClient:
     """The worker's client, built once from the app settings."""
     global _client
     if _client is None:
-        _client = make_realtime(settings=RealtimeSettings())
+        from shared.config import get_settings
+
+        _client = make_realtime(settings=get_settings().realtime)
     return _client
 
 

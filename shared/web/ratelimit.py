@@ -31,7 +31,7 @@ class Verdict:
     retry_after: int
 
     def headers(self) -> dict[str, str]:
-        """``X-RateLimit-*`` (and ``Retry-After`` when refused), as seed 003 shows."""
+        """``X-RateLimit-*`` (and ``Retry-After`` when refused)."""
         headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(max(0, self.remaining))}
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from shared.config import get_settings
 from shared.llm import (
     BotReply,
     ChatTurn,
@@ -47,7 +48,7 @@ def clean_llm_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No LLM app settings from the environment leak into these tests; caches start and end empty."""
     for name in _LLM_ENV:
         monkeypatch.delenv(name, raising=False)
-    caches = (get_llm_settings, get_knowledge, get_provider)
+    caches = (get_settings, get_knowledge, get_provider)  # the LLM settings are a section of Settings
     for cached in caches:
         cached.cache_clear()
     yield

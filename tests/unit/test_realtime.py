@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from devhost.signalr.hub import HubState
+from shared.config import get_settings
 from shared.realtime import client as realtime
 from shared.realtime.client import RealtimeClient, negotiate, parse_connection_string
 
@@ -185,6 +186,7 @@ def test_get_realtime_reads_settings_and_can_be_swapped(monkeypatch: pytest.Monk
     try:
         monkeypatch.setenv("SIGNALR_CONNECTION_STRING", f"Endpoint=http://localhost;Port=8888;AccessKey={KEY}")
         monkeypatch.setenv("SIGNALR_HUB", "Desk")
+        get_settings.cache_clear()  # settings are read once per worker: a new worker, as it were
         built = realtime.get_realtime()
         assert built is realtime.get_realtime()
         assert built.info is not None and built.info.port == 8888 and built.hub == "desk"
@@ -192,11 +194,13 @@ def test_get_realtime_reads_settings_and_can_be_swapped(monkeypatch: pytest.Monk
         realtime.set_realtime(replacement)
         assert realtime.get_realtime() is replacement
         monkeypatch.setenv("SIGNALR_CONNECTION_STRING", "Endpoint=nonsense")
+        get_settings.cache_clear()
         realtime.set_realtime(None)
         with pytest.raises(ValueError):
             realtime.get_realtime()
     finally:
         realtime.set_realtime(previous)
+        get_settings.cache_clear()
 
 
 # -- the emulator's group bookkeeping (pure) --------------------------------------------------
