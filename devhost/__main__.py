@@ -42,7 +42,12 @@ def main() -> None:
         len(index.queues),
         time.perf_counter() - started,
     )
-    uvicorn.run(asgi, host=args.host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
+    # No proxy_headers: the host appends the caller's address to X-Forwarded-For itself, as Azure's
+    # front end does, instead of trusting what a local caller put there.
+    uvicorn.run(
+        asgi, host=args.host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=3,
+        proxy_headers=False,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any
 import azure.functions as func
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -159,6 +160,21 @@ def _to_starlette(result: Any) -> Response:
     return Response(result.get_body(), status_code=result.status_code, headers=headers)
 
 
+class AnyPathConvertor(Convertor[str]):
+    """Starlette's ``path`` with newlines too (an encoded CR or LF in a segment must reach the app)."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", AnyPathConvertor())
+
+
 def build_asgi(index: FunctionIndex, queue_options: QueueOptions | None = None) -> Starlette:
     """The ASGI app serving ``index``, with timers and queue pollers started in its lifespan."""
     options = queue_options or QueueOptions()
@@ -242,7 +258,7 @@ def build_asgi(index: FunctionIndex, queue_options: QueueOptions | None = None) 
     routes = [
         Route("/admin/functions/{name}", run_function, methods=["POST"]),
         Route("/admin/host/status", host_status, methods=["GET"]),
-        Route("/{path:path}", dispatch, methods=ALL_METHODS),
+        Route("/{path:anypath}", dispatch, methods=ALL_METHODS),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -29,9 +29,10 @@ from shared.conversations.models import Session
 from shared.errors import Problem
 from shared.projections.consequences import consequences
 from shared.realtime import events
-from shared.storage.chats import ChatRepository, Loaded, Replay
+from shared.storage.chats import MAX_SESSION_ID, ChatRepository, Loaded, Replay
 from shared.storage.errors import ConcurrentUpdate
 from shared.storage.outbox import OutboxNotice, OutboxQueue, PendingMarkers
+from shared.storage.values import is_safe_key
 from shared.web.idempotency import RequestKey, check_fingerprint
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ async def load_session(session_id: str) -> Session:
 
 async def load_for_change(session_id: str, request: RequestKey | None) -> Loaded:
     """The header and the key's replay record (one query), with the session marked as about to commit."""
+    if not is_safe_key(session_id, MAX_SESSION_ID):  # an id from a URL that can't be a session's
+        raise not_found(session_id)
     chats = ChatRepository()
     loaded, _ = await asyncio.gather(
         chats.load(session_id, request.key if request else None), PendingMarkers().mark(session_id)

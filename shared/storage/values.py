@@ -6,8 +6,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-# Table storage refuses these in PartitionKey/RowKey (and the service caps keys at 1 KiB).
-_UNSAFE_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f]")
+# Table storage refuses these in PartitionKey/RowKey: / \ # ? and the control characters U+0000-U+001F
+# and U+007F-U+009F (and the service caps keys at 1 KiB).
+_UNSAFE_KEY = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 
 
 def as_int(value: Any) -> int:

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from shared.config import get_settings
-from shared.web.http import CORRELATION_HEADER, Handler
+from shared.errors import Problem
+from shared.web.http import CORRELATION_HEADER, Handler, endpoint
 
 ALLOWED_HEADERS = (
     "authorization, content-type, idempotency-key, x-correlation-id, x-requested-with, x-signalr-user-agent"
@@ -46,22 +47,37 @@ def _cors_headers(req: func.HttpRequest) -> dict[str, str]:
     }
 
 
+@endpoint
+async def preflight(req: func.HttpRequest) -> func.HttpResponse:
+    """A CORS preflight: 204 with the grants for an allowed Origin, else a 403 problem (no grants)."""
+    headers = _cors_headers(req)
+    if not headers:
+        detail = (
+            "This website is not allowed to use the chat widget."
+            if req.headers.get("origin")
+            else "A CORS preflight must send the Origin header."
+        )
+        raise Problem(403, detail, kind="origin-not-allowed")
+    headers.update(
+        {
+            "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
+            "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+            "Access-Control-Max-Age": "600",
+        }
+    )
+    return func.HttpResponse(status_code=204, headers=headers)
+
+
 def with_cors(handler: Handler) -> Handler:
-    """Answer preflights and add CORS headers to every response (problems included)."""
+    """Answer preflights and add CORS headers to every response (problems included).
+
+    Preflights go through :func:`~shared.web.http.endpoint` too, so they carry the correlation id.
+    """
 
     @functools.wraps(handler)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         if req.method == "OPTIONS":
-            headers = _cors_headers(req)
-            if headers:
-                headers.update(
-                    {
-                        "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
-                        "Access-Control-Allow-Headers": ALLOWED_HEADERS,
-                        "Access-Control-Max-Age": "600",
-                    }
-                )
-            return func.HttpResponse(status_code=204 if headers else 403, headers=headers)
+            return await preflight(req)
         response = await handler(req)
         for key, value in _cors_headers(req).items():
             response.headers[key] = value

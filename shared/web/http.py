@@ -14,6 +14,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
@@ -24,12 +25,16 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from shared.errors import TITLES as _TITLES
 from shared.errors import Problem
 from shared.storage.errors import StorageUnavailable
+from shared.storage.values import is_safe_key
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://supportdesk.dev/problems/"
 CORRELATION_HEADER = "x-correlation-id"
 NO_STORE = {"Cache-Control": "no-store"}  # for every response that carries per-user or live data
+# Bodies are flat objects; deeper nesting is refused before parsing (json recurses once per level).
+MAX_JSON_DEPTH = 32
+MAX_CURSOR_KEY = 1024  # Table storage's limit on a key, and every cursor key is one
 _correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -109,10 +114,11 @@ def request_path(req: func.HttpRequest) -> str:
     return path.split("?", 1)[0]
 
 
-def _incoming_correlation_id(req: func.HttpRequest) -> str:
+def incoming_correlation_id(req: func.HttpRequest) -> str:
+    """The caller's ``x-correlation-id`` when it is usable, else a new one."""
     given = (req.headers.get(CORRELATION_HEADER) or "").strip()
-    # Echo a caller's id only when it is short and printable, so it is safe in logs and headers.
-    if given and len(given) <= 128 and given.isprintable():
+    # Echo a caller's id only when it is short printable ASCII, so it is safe in logs and any header encoding.
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
         return given
     return str(uuid.uuid4())
 
@@ -122,7 +128,7 @@ def endpoint(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        token = _correlation_id.set(_incoming_correlation_id(req))
+        token = _correlation_id.set(incoming_correlation_id(req))
         try:
             response = await handler(req)
             if CORRELATION_HEADER not in response.headers:
@@ -152,26 +158,71 @@ def endpoint(handler: Handler) -> Handler:
 def read_json(req: func.HttpRequest, model: type[ModelT], *, max_bytes: int, optional: bool = False) -> ModelT:
     """Parse the body into ``model``: 413 when too large, 415/400 when not JSON, 422 when invalid.
 
-    With ``optional``, an empty body counts as ``{}``.
+    With ``optional``, an empty body counts as ``{}``. Nesting deeper than :data:`MAX_JSON_DEPTH`
+    is a 400 found without parsing, so a body of brackets can't exhaust the parser's recursion.
     """
     body = req.get_body() or b""
     if optional and not body.strip():
         body = b"{}"
     if len(body) > max_bytes:
         raise Problem(413, f"The request body is {len(body)} bytes; the limit is {max_bytes}.")
-    content_type = (req.headers.get("content-type") or "application/json").split(";")[0].strip()
+    content_type = (req.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if content_type and not (content_type == "application/json" or content_type.endswith("+json")):
         raise Problem(415, f"Send the body as application/json, not {content_type}.")
+    if json_too_deep(body):
+        raise _malformed(_TOO_DEEP)
     try:
         data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, f"The body is not valid JSON: {exc}.", kind="malformed-json") from exc
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise _malformed(f"is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise Problem(400, "The body must be a JSON object.", kind="malformed-json")
+        raise _malformed("must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise validation_problem(exc) from exc
+    except RecursionError as exc:
+        raise _malformed(_TOO_DEEP) from exc
+
+
+def _malformed(message: str) -> Problem:
+    """A 400 naming the body: "The body <message>."."""
+    return Problem(400, f"The body {message}.", kind="malformed-json", errors=[{"field": "body", "message": message}])
+
+
+_TOO_DEEP = f"nests arrays and objects more than {MAX_JSON_DEPTH} deep"
+_JSON_STRUCTURE = re.compile(rb'[][{}"\\]')  # the only bytes that open, close or escape anything
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects in ``body`` nest more than ``limit`` deep (brackets in strings don't count).
+
+    Cheap, without parsing: a body with few brackets is answered by counting them; otherwise only the
+    brackets, quotes and backslashes are visited, once each (linear even for hostile input), and the
+    walk stops at the first level too deep. Malformed JSON gets an answer that parsing refuses anyway.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, -1
+    for match in _JSON_STRUCTURE.finditer(body):
+        at = match.start()
+        byte = body[at]
+        if in_string:
+            if at == escaped:
+                continue
+            if byte == 0x5C:  # backslash: the next byte is escaped
+                escaped = at + 1
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in b"[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in b"]}":
+            depth -= 1
+    return False
 
 
 def _not_blank(value: str) -> str:
@@ -210,15 +261,15 @@ def invalid_query(name: str, message: str) -> Problem:
     )
 
 
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # ASCII digits only: int() would also take " 5", "+5", "5_0" and "٥"
+
+
 def query_int(req: func.HttpRequest, name: str, *, default: int, low: int, high: int) -> int:
     """An integer query parameter within [low, high], or a 422 naming it."""
     raw = req.params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
+    value = int(raw) if _INTEGER.fullmatch(raw) else low - 1
     if not low <= value <= high:
         raise invalid_query(name, f"must be an integer from {low} to {high}")
     return value
@@ -236,8 +287,11 @@ def decode_cursor(cursor: str | None, ordering: str = "") -> str | None:
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key = data["k"]
-        if not isinstance(key, str) or not key or data.get("o", "") != ordering:
+        if not isinstance(key, str) or data.get("o", "") != ordering:
             raise ValueError("not this ordering's cursor")
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, UnicodeDecodeError) as exc:
+        # Every cursor continues after a stored key: anything Storage couldn't hold is forged.
+        if not is_safe_key(key, MAX_CURSOR_KEY) or not key.isprintable():
+            raise ValueError("not a key")
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error, RecursionError) as exc:
         raise invalid_query("cursor", "is not a cursor from a previous page of this listing") from exc
     return key

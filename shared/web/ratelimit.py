@@ -17,6 +17,7 @@ from shared.errors import Problem
 from shared.storage import tables
 from shared.storage.clients import table_client
 from shared.storage.errors import storage_call
+from shared.storage.values import safe_key
 
 WINDOW_SECONDS = 60
 
@@ -140,4 +141,5 @@ def client_address(headers: Any) -> str:
     Earlier hops are whatever the client claimed, so they can't be trusted for limits.
     """
     forwarded = (headers.get("x-forwarded-for") or "").split(",")[-1].strip()
-    return forwarded or headers.get("x-client-ip") or "unknown"
+    # It becomes part of a RowKey: whatever a client sent, keep only what Storage can key, and short.
+    return safe_key(forwarded or headers.get("x-client-ip") or "unknown")[:100]
