@@ -32,8 +32,12 @@ class Verdict:
     retry_after: int
 
     def headers(self) -> dict[str, str]:
-        """``X-RateLimit-*`` (and ``Retry-After`` when refused)."""
-        headers = {"X-RateLimit-Limit": str(self.limit), "X-RateLimit-Remaining": str(max(0, self.remaining))}
+        """``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (seconds), and ``Retry-After`` when refused."""
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(max(0, self.remaining)),
+            "X-RateLimit-Reset": str(self.retry_after),
+        }
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after)
         return headers
