@@ -57,7 +57,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-BENCHMARKS := cold_start widget_size chat_turn realtime admin
+BENCHMARKS := cold_start widget_size chat_turn realtime admin knowledge
 
 bench: setup
 	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done

@@ -59,7 +59,7 @@ class Result:
 
 def not_found(session_id: str) -> Problem:
     """The 404 for a session that doesn't exist."""
-    return Problem(404, f"No session {session_id}.", kind="session-not-found")
+    return Problem(404, f"No session {session_id[:64]!r}.", kind="session-not-found")
 
 
 async def load_session(session_id: str) -> Session:
