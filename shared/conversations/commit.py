@@ -98,12 +98,15 @@ async def execute(
     actor: str,
     request: RequestKey | None = None,
     loaded: Loaded | None = None,
+    marked: bool = True,
 ) -> Result:
     """Decide ``command`` on the session and commit it (see the module docstring).
 
-    ``loaded`` is what the caller already read with :func:`load_for_change`: the first attempt
-    decides on it (its ETag still guards the commit). A refused command raises its problem; one
-    that needs the bot first returns a result whose ``asks_bot`` is True, with nothing written.
+    ``loaded`` is what the caller already read with :func:`load_for_change` (which marks the
+    session): the first attempt decides on it (its ETag still guards the commit). With
+    ``marked=False`` the session is marked only when there is something to commit (timers that
+    look at many sessions and change few). A refused command raises its problem; one that needs
+    the bot first returns a result whose ``asks_bot`` is True, with nothing written.
     """
     for _ in range(_ATTEMPTS):
         if loaded is None:
@@ -126,6 +129,9 @@ async def execute(
         if not decision.changed:
             return Result(status, body, decision, session)
         record = idempotency.record(request, status, body, now, loaded.replay) if request else None
+        if not marked:
+            await PendingMarkers().mark(session_id)
+            marked = True
         try:
             await _commit(decision, record, actor, now)
         except ConcurrentUpdate:

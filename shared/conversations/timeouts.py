@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from shared.clock import utcnow
 from shared.config import get_settings
-from shared.conversations.commit import execute, load_for_change
+from shared.conversations.commit import execute
 from shared.conversations.machine import Command, Decision, IdleExpired, WaitExpired
 from shared.conversations.models import CLAIMED, HUMAN_REQUESTED, OPEN
 from shared.storage.orderings import SessionIndexRepository
@@ -28,8 +28,8 @@ def _respond(decision: Decision) -> tuple[int, dict[str, object]]:
 async def _apply(session_id: str, command: Command) -> bool:
     """Decide and commit one timeout; True when the session changed (failures are logged)."""
     try:
-        loaded = await load_for_change(session_id, None)
-        result = await execute(session_id, command, respond=_respond, actor=_ACTOR, loaded=loaded)
+        # Most sessions a timer looks at don't change: mark one only when there is a commit to make.
+        result = await execute(session_id, command, respond=_respond, actor=_ACTOR, marked=False)
     except Exception:
         log.warning("listener timeout failed for session %s", session_id, exc_info=True)
         return False
