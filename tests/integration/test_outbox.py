@@ -188,7 +188,16 @@ def test_a_notice_lost_with_its_host_is_repaired_by_the_timer(
 
 
 def test_a_storage_outage_mid_load_loses_no_accepted_message(tmp_path: Path, start_host: Callable[..., Host]) -> None:
-    storage = start_azurite(location=tmp_path / "azurite")
+    started = [start_azurite(location=tmp_path / "azurite")]  # every Azurite this test starts is stopped
+    try:
+        _chat_through_an_outage(tmp_path, start_host, started)
+    finally:
+        for storage in started:
+            storage.stop()
+
+
+def _chat_through_an_outage(tmp_path: Path, start_host: Callable[..., Host], started: list[Azurite]) -> None:
+    storage = started[0]
     ports = (storage.blob_port, storage.queue_port, storage.table_port)
     host = _outbox_host(start_host, storage, STORAGE_TIMEOUT_SECONDS="2")
     with host.client() as api:
@@ -224,21 +233,19 @@ def test_a_storage_outage_mid_load_loses_no_accepted_message(tmp_path: Path, sta
         storage.stop()  # Storage is down for ten seconds in the middle of the load
         time.sleep(10)
         storage = start_azurite(location=tmp_path / "azurite", ports=ports)
+        started.append(storage)
         time.sleep(3)
         stop.set()
         for future in running:
             future.result()
-    try:
-        assert all(accepted.values())
-        run_timer(host, "outbox_repair")
-        settled(storage, *accepted, timeout=60)
-        with host.client() as api:
-            agent = agent_token(api, "Outage Agent")
-            for session_id, texts in accepted.items():
-                stored = [m["text"] for m in stored_messages(storage, session_id) if m["sender"] == "visitor"]
-                assert stored == texts  # every accepted message, once, in order
-                status = session_header(storage, session_id)["status"]
-                listed = api.get("/agent/sessions", params={"status": status, "limit": 200}, headers=agent).json()
-                assert session_id in [s["sessionId"] for s in listed["sessions"]], (session_id, status)
-    finally:
-        storage.stop()
+    assert all(accepted.values())
+    run_timer(host, "outbox_repair")
+    settled(storage, *accepted, timeout=60)
+    with host.client() as api:
+        agent = agent_token(api, "Outage Agent")
+        for session_id, texts in accepted.items():
+            stored = [m["text"] for m in stored_messages(storage, session_id) if m["sender"] == "visitor"]
+            assert stored == texts  # every accepted message, once, in order
+            status = session_header(storage, session_id)["status"]
+            listed = api.get("/agent/sessions", params={"status": status, "limit": 200}, headers=agent).json()
+            assert session_id in [s["sessionId"] for s in listed["sessions"]], (session_id, status)
