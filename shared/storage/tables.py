@@ -9,8 +9,22 @@ RATELIMITS = "ratelimits"  # fixed-window counters per client
 SEARCH = "searchindex"  # messages written since the last compaction into search segments
 AUDIT = "audit"  # every session transition
 OUTBOX_PENDING = "outboxpending"  # sessions whose commits may have outbox rows left (the repair timer's list)
+KNOWLEDGE_SOURCES = "knowledgesources"  # PartitionKey "source", RowKey = source id: the knowledge base's sources
+KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk id: a source's chunks
 
-ALL_TABLES = (META, CHATS, SESSIONS_INDEX, ROLLUPS, SEATS, RATELIMITS, SEARCH, AUDIT, OUTBOX_PENDING)
+ALL_TABLES = (
+    META,
+    CHATS,
+    SESSIONS_INDEX,
+    ROLLUPS,
+    SEATS,
+    RATELIMITS,
+    SEARCH,
+    AUDIT,
+    OUTBOX_PENDING,
+    KNOWLEDGE_SOURCES,
+    KNOWLEDGE_CHUNKS,
+)
 
 KNOWLEDGE_CONTAINER = "knowledge"
 ALL_CONTAINERS = (KNOWLEDGE_CONTAINER,)
