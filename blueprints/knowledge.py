@@ -11,6 +11,7 @@ from shared.config import get_settings
 from shared.identity.admin import require_admin
 from shared.knowledge import sources
 from shared.web.http import NO_STORE, decode_cursor, encode_cursor, endpoint, json_response, query_int, read_json
+from shared.web.idempotency import request_key
 
 bp = func.Blueprint()
 
@@ -81,7 +82,8 @@ async def knowledge_sources(req: func.HttpRequest) -> func.HttpResponse:
     if req.method.upper() == "POST":
         body = read_json(req, SourceIn, max_bytes=2 * get_settings().max_body_bytes)
         pairs = [(pair.question, pair.answer) for pair in body.pairs] if body.pairs is not None else None
-        created = await sources.add_source(body.type, body.title, text=body.text, pairs=pairs)
+        request = request_key(req.headers.get("idempotency-key"), "POST", "knowledge/sources", body.model_dump())
+        created = await sources.add_source_once(request, body.type, body.title, text=body.text, pairs=pairs)
         location = f"/api/knowledge/sources/{created['id']}"
         return json_response(created, 201, headers={**NO_STORE, "Location": location})
     limit = query_int(req, "limit", default=50, low=1, high=200)

@@ -33,6 +33,7 @@ from shared.knowledge.retrieval import KnowledgeIndex
 from shared.storage.errors import ConcurrentUpdate
 from shared.storage.knowledge import KnowledgeRepository, SourceRecord
 from shared.storage.state import StateRepository
+from shared.web.idempotency import RequestKey, check_fingerprint
 
 SUPPORTED_TYPES = ("text", "qa")
 NOT_YET_SUPPORTED = ("url", "sitemap", "file")
@@ -114,6 +115,34 @@ def _not_found(source_id: str) -> Problem:
 
 
 # --- adding sources -------------------------------------------------------------------------------------
+
+
+async def add_source_once(
+    request: RequestKey | None,
+    kind: str,
+    title: str,
+    *,
+    text: str | None = None,
+    pairs: Sequence[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """:func:`add_source`, once per Idempotency-Key: a retry gets the source the first request made.
+
+    The key's record is written after the source; when two requests with one key race, the one
+    that records second deletes its own source and answers with the first one's.
+    """
+    if request is None:
+        return await add_source(kind, title, text=text, pairs=pairs)
+    repo = KnowledgeRepository()
+    stored = await repo.replay(request.key)
+    if stored is None:
+        created = await add_source(kind, title, text=text, pairs=pairs)
+        if await repo.record_replay(request.key, request.fingerprint, created["id"], iso(utcnow())):
+            return created
+        await delete_source(created["id"])
+        stored = await repo.replay(request.key)
+        assert stored is not None  # the winner recorded it
+    check_fingerprint(str(stored.get("fingerprint", "")), request)
+    return await get_source(str(stored["sourceId"]))
 
 
 async def add_source(

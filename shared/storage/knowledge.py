@@ -27,6 +27,7 @@ from shared.storage.errors import ConcurrentUpdate, collect, storage_call
 from shared.storage.values import as_int
 
 SOURCE_PK = "source"
+REPLAY_PK = "idem"  # Idempotency-Key records of source creations, beside (not among) the sources
 BATCH = 100  # an entity-group transaction's limit
 PART_CHARS = 15_000  # a character is at most 2 UTF-16 units: 30K units, under the 32K property limit
 _PARTS_FIELD = "parts"
@@ -127,6 +128,27 @@ class KnowledgeRepository:
         )
         result = await storage_call(self._sources.create_entity(replace(source, chunks=len(unique)).entity()))
         return replace(source, chunks=len(unique), etag=str((result or {}).get("etag", "") or ""))
+
+    async def replay(self, key: str) -> dict[str, Any] | None:
+        """The record of a source created with this Idempotency-Key, or None."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return dict(await storage_call(self._sources.get_entity(REPLAY_PK, key)))
+        except ResourceNotFoundError:
+            return None
+
+    async def record_replay(self, key: str, fingerprint: str, source_id: str, at: str) -> bool:
+        """Insert the key's record; False when another request with the key recorded its source first."""
+        from azure.core.exceptions import ResourceExistsError
+
+        entity = {"PartitionKey": REPLAY_PK, "RowKey": key, "fingerprint": fingerprint, "sourceId": source_id,
+                  "createdAt": at}  # fmt: skip
+        try:
+            await storage_call(self._sources.create_entity(entity))
+        except ResourceExistsError:
+            return False
+        return True
 
     async def get(self, source_id: str) -> SourceRecord | None:
         """One source, or None."""

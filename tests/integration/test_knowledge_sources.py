@@ -238,3 +238,16 @@ def test_a_chunk_longer_than_a_table_property_is_stored_and_found_whole(kapi: ht
         assert [hit["sourceId"] for hit in hits] == [source["id"]]
         assert hits[0]["text"] == text.split("\n", 1)[1]
         assert kapi.delete(f"/knowledge/sources/{source['id']}").status_code == 204
+
+
+def test_a_retried_creation_with_its_idempotency_key_makes_one_source(kapi: httpx.Client) -> None:
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    body = {"type": "text", "title": f"Returns {word()}", "text": "# Returns\nUnused items come back within 30 days."}
+    first = kapi.post("/knowledge/sources", json=body, headers=key)
+    again = kapi.post("/knowledge/sources", json=body, headers=key)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    listed = kapi.get("/knowledge/sources", params={"limit": 200}).json()["sources"]
+    assert [s["id"] for s in listed if s["title"] == body["title"]] == [first.json()["id"]]
+    reused = kapi.post("/knowledge/sources", json={**body, "text": "Something else entirely."}, headers=key)
+    assert_problem(reused, 422, "Idempotency-Key")
