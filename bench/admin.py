@@ -82,11 +82,10 @@ async def seed(sessions: int, start: datetime, *, chats_too: bool = True) -> Non
     from shared import search
     from shared.conversations.models import Session
     from shared.ops.bootstrap import ensure_bootstrapped
-    from shared.projections.appliers import indexed
     from shared.storage import tables
     from shared.storage.chats import message_entity, session_entity
     from shared.storage.clients import get_blob_service, get_table_service, table_client
-    from shared.storage.orderings import activity_key, cost_key
+    from shared.storage.orderings import IndexedSession, activity_key, cost_key
     from shared.storage.rollups import RollupRepository
 
     await ensure_bootstrapped()
@@ -108,7 +107,7 @@ async def seed(sessions: int, start: datetime, *, chats_too: bool = True) -> Non
         async with gate:
             for chunk in range(0, len(operations) if chats_too else 0, 100):
                 await chats.submit_transaction(operations[chunk : chunk + 100])
-        fields = indexed(session).fields()
+        fields = IndexedSession.of(session).fields()
         orderings["byactivity"].append({"RowKey": activity_key(last, session.session_id), **fields})
         orderings["bycost"].append({"RowKey": cost_key(session.cost_micro_usd, session.session_id), **fields})
         orderings["status-closed"].append({"RowKey": session.session_id, **fields})

@@ -7,12 +7,12 @@ from pydantic import BaseModel
 
 from shared.config import get_settings
 from shared.conversations import agent as agents
-from shared.conversations.idempotency import RequestKey, request_key
 from shared.identity.teams import authenticate_agent
 from shared.ops.bootstrap import bootstrapped
 from shared.realtime.client import get_realtime
 from shared.realtime.events import AGENTS_GROUP
 from shared.web.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
+from shared.web.idempotency import RequestKey, request_key
 
 bp = func.Blueprint()
 

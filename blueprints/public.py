@@ -11,13 +11,13 @@ from shared.billing import seats as billing
 from shared.billing.plans import get_catalogue
 from shared.config import get_settings
 from shared.conversations import visitor as chat
-from shared.conversations.idempotency import request_key
 from shared.identity.visitor_tokens import bearer
 from shared.ops.bootstrap import bootstrapped
 from shared.ops.health import health_report, storage_ready
 from shared.realtime.client import get_realtime
 from shared.web.cors import origin_allowed, own_origin, with_cors
 from shared.web.http import NO_STORE, MessageText, Problem, endpoint, json_response, query_int, read_json
+from shared.web.idempotency import request_key
 from shared.web.ratelimit import StorageRateLimiter, client_address
 from shared.web.static_files import agent_page_headers, page_headers, serve
 

@@ -208,9 +208,8 @@ async def seed_session(
     """A session with messages (sender, text) one second apart, indexed for lists and search."""
     from shared import search
     from shared.conversations.models import Message, Session
-    from shared.projections.appliers import indexed
     from shared.storage.chats import ChatRepository
-    from shared.storage.orderings import SessionIndexRepository
+    from shared.storage.orderings import IndexedSession, SessionIndexRepository
 
     session_id = str(uuid.uuid4())
     repo = ChatRepository()
@@ -240,6 +239,6 @@ async def seed_session(
     session.preview = texts[-1][1][:200] if texts else ""
     session.version += 1
     await repo.commit(session, messages, None, [])
-    await SessionIndexRepository().project(indexed(session))
+    await SessionIndexRepository().project(IndexedSession.of(session))
     await search.index_messages(messages)
     return session_id

@@ -14,9 +14,8 @@ from shared.billing import seats as billing
 from shared.clock import utcnow
 from shared.config import get_settings
 from shared.conversations.commit import Result, execute, load_for_change, load_session, once
-from shared.conversations.idempotency import RequestKey
 from shared.conversations.machine import AgentMessage, Claim, Close, Command, Decision, Outcome
-from shared.conversations.models import STATUSES
+from shared.conversations.models import CLAIMED, CLOSED, STATUSES
 from shared.errors import Problem
 from shared.identity.teams import Agent
 from shared.realtime import events
@@ -24,6 +23,7 @@ from shared.storage.chats import ChatRepository
 from shared.storage.orderings import SessionIndexRepository, listed
 from shared.storage.seats import SeatRepository, billing_month
 from shared.web.http import decode_cursor, encode_cursor, invalid_query
+from shared.web.idempotency import RequestKey
 
 _QUEUE = "queue"  # the cursor ordering of the agent queue
 
@@ -134,8 +134,8 @@ async def transcript(session_id: str, after: int) -> dict[str, Any]:
 async def typing(agent: Agent, session_id: str, is_typing: bool) -> None:
     """The owning agent is typing: tell the visitor."""
     session = await load_session(session_id)
-    if session.status != "claimed" or session.claimed_by != agent.oid:
-        if session.status == "closed":
-            raise Problem(409, "This session is closed.", kind="session-closed")
+    if session.status == CLOSED:
+        raise Problem(409, "This session is closed.", kind="session-closed")
+    if session.status != CLAIMED or session.claimed_by != agent.oid:
         raise Problem(403, "Only the agent who claimed this session can do that.", kind="not-session-owner")
     await events.push_typing(session, sender="agent", is_typing=is_typing)

@@ -12,11 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.storage.chats import Replay
-from shared.web.idempotency import RequestKey, check_fingerprint, parse_key, request_key
+from shared.web.idempotency import RequestKey, check_fingerprint
 
 REPLAY_TTL = timedelta(hours=24)
-
-__all__ = ["REPLAY_TTL", "RequestKey", "live", "parse_key", "record", "replayed", "request_key"]
 
 
 def record(request: RequestKey, status: int, body: dict[str, Any], now: datetime, stored: Replay | None) -> Replay:

@@ -8,7 +8,7 @@ and orders everything derived from them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -91,9 +91,6 @@ class Session:
 def minute_of(moment: datetime) -> str:
     """The UTC minute of ``moment``, e.g. '2026-11-30T14:05' (the chat limit's window)."""
     return moment.strftime("%Y-%m-%dT%H:%M")
-
-
-SESSION_FIELDS = tuple(f.name for f in fields(Session))
 
 
 @dataclass

@@ -17,7 +17,6 @@ from shared.clock import iso, utcnow
 from shared.config import get_settings
 from shared.conversations import guards
 from shared.conversations.commit import Result, create_session, execute, load_for_change, load_session, once
-from shared.conversations.idempotency import RequestKey
 from shared.conversations.machine import (
     AskForPerson,
     BotAnswer,
@@ -32,8 +31,10 @@ from shared.errors import Problem
 from shared.identity.visitor_tokens import issue, verify
 from shared.llm import BotReply, ChatTurn, asks_for_human, cost_micro_usd, get_llm_settings, get_provider
 from shared.ops.bootstrap import ensure_bootstrapped
+from shared.realtime import events
 from shared.storage.chats import ChatRepository, Loaded
 from shared.storage.orderings import SessionIndexRepository
+from shared.web.idempotency import RequestKey
 from shared.web.ratelimit import LocalRateLimiter
 
 _per_session = LocalRateLimiter()
@@ -273,8 +274,6 @@ async def cancel_handoff(session_id: str, request: RequestKey | None = None) -> 
 
 async def visitor_typing(session_id: str, is_typing: bool) -> None:
     """Typing from the visitor goes to the owning agent (if any)."""
-    from shared.realtime import events
-
     session = await load_session(session_id)
     await events.push_typing(session, sender="visitor", is_typing=is_typing)
 

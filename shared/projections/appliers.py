@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.clock import parse_iso, utcnow
-from shared.conversations.models import Message, Session
+from shared.conversations.models import Message
 from shared.realtime import events
 from shared.storage.audit import AuditRepository
 from shared.storage.chats import ChatRepository, OutboxRow
@@ -17,42 +17,15 @@ from shared.storage.seats import SeatRepository
 PUSH_RETRY_WINDOW = timedelta(minutes=2)
 
 
-def indexed(session: Session) -> IndexedSession:
-    """The orderings' view of a session."""
-    return IndexedSession(
-        session_id=session.session_id,
-        status=session.status,
-        last_activity_at=session.last_activity_at,
-        cost_micro_usd=session.cost_micro_usd,
-        claimed_by=session.claimed_by,
-        message_count=session.seq,
-        preview=session.preview,
-        version=session.version,
-        handoff_requested_at=session.handoff_requested_at,
-    )
-
-
 async def project_orderings(row: OutboxRow, _: OutboxNotice) -> None:
     """Put the session where the commit left it; never behind a newer commit's projection."""
-    fields = row.payload
-    snapshot = IndexedSession(
-        session_id=row.session_id,
-        status=str(fields["status"]),
-        last_activity_at=parse_iso(str(fields["lastActivityAt"])) or utcnow(),
-        cost_micro_usd=int(fields.get("costMicroUsd", 0)),
-        claimed_by=str(fields.get("claimedBy", "")),
-        message_count=int(fields.get("messageCount", 0)),
-        preview=str(fields.get("preview", "")),
-        version=row.version,
-        handoff_requested_at=parse_iso(str(fields.get("handoffRequestedAt", ""))),
-    )
     index = SessionIndexRepository()
-    if not await index.project(snapshot):
+    if not await index.project(IndexedSession.from_fields(row.payload)):
         # A newer commit was projected meanwhile, and this run may have written over one of its
         # rows: project the session as stored now, which is at least as new.
         session = await ChatRepository().get(row.session_id)
         if session is not None:
-            await index.project(indexed(session))
+            await index.project(IndexedSession.of(session))
 
 
 async def add_rollup(row: OutboxRow, _: OutboxNotice) -> None:

@@ -13,24 +13,12 @@ from typing import Any
 from shared.clock import iso
 from shared.conversations.models import HUMAN_REQUESTED, Message, Session
 from shared.storage.chats import OutboxRow
+from shared.storage.orderings import IndexedSession
 from shared.storage.rollups import hour_key
 from shared.storage.seats import billing_month
 
 ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", "audit", "seat", "push"
 KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH)
-
-
-def ordering_fields(session: Session) -> dict[str, Any]:
-    """What the orderings keep of a session (carried in the row, so applying it reads nothing)."""
-    return {
-        "status": session.status,
-        "lastActivityAt": iso(session.last_activity_at),
-        "costMicroUsd": session.cost_micro_usd,
-        "claimedBy": session.claimed_by,
-        "messageCount": session.seq,
-        "preview": session.preview,
-        "handoffRequestedAt": iso(session.handoff_requested_at),
-    }
 
 
 def search_fields(message: Message) -> dict[str, Any]:
@@ -52,7 +40,7 @@ def consequences(
     def row(kind: str, **payload: Any) -> OutboxRow:
         return OutboxRow(after.session_id, after.version, kind, payload, created_at=now)
 
-    rows = [row(ORDERINGS, **ordering_fields(after))]
+    rows = [row(ORDERINGS, **IndexedSession.of(after).fields())]  # carried, so applying it reads nothing
     counters = {name: value for name, value in (usage or {}).items() if value}
     if messages:
         counters["messages"] = len(messages)

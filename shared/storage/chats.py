@@ -325,16 +325,6 @@ class ChatRepository:
         )
         return [message_from_entity(entity) for entity in await collect(query, limit=limit)]
 
-    async def replay(self, session_id: str, key: str) -> Replay | None:
-        """The stored response for this Idempotency-Key, or None."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            entity = await storage_call(self._client.get_entity(session_id, REPLAY_PREFIX + key))
-        except ResourceNotFoundError:
-            return None
-        return Replay.from_entity(entity)
-
     async def outbox(self, session_id: str) -> list[OutboxRow]:
         """The session's outbox rows not yet applied, in commit order."""
         query = self._client.query_entities(

@@ -6,6 +6,8 @@ import logging
 from collections.abc import AsyncIterable, Awaitable
 from typing import TypeVar
 
+from shared.storage.calls import count_call
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -31,8 +33,6 @@ def is_outage(exc: BaseException) -> bool:
 
 async def storage_call(awaitable: Awaitable[T]) -> T:
     """Await a Storage operation, raising :class:`StorageUnavailable` on an outage."""
-    from shared.storage.calls import count_call
-
     count_call()
     try:
         return await awaitable
@@ -45,8 +45,6 @@ async def storage_call(awaitable: Awaitable[T]) -> T:
 
 async def collect(pages: AsyncIterable[T], limit: int | None = None) -> list[T]:
     """Drain an async query (up to ``limit`` items), raising :class:`StorageUnavailable` on an outage."""
-    from shared.storage.calls import count_call
-
     count_call()
     items: list[T] = []
     try:

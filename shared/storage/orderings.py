@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import iso, parse_iso, utcnow
+from shared.conversations.models import LIVE_STATUSES, Session
 from shared.storage import tables
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
@@ -28,7 +29,7 @@ from shared.storage.values import as_int, with_int64
 
 _MAX_MICRO = 10**15
 # Statuses a session leaves again; their partitions stay small (closed is the whole history).
-_LIVE_STATUSES = frozenset({"open", "human_requested", "claimed"})
+_LIVE_STATUSES = frozenset(LIVE_STATUSES)
 _LIVE_READ_LIMIT = 50_000
 _MAX_TS = 10**13
 _POINTER = "pointer"
@@ -63,6 +64,36 @@ class IndexedSession:
     preview: str = ""
     version: int = 0
     handoff_requested_at: datetime | None = None
+
+    @classmethod
+    def of(cls, session: Session) -> IndexedSession:
+        """The orderings' view of a session."""
+        return cls(
+            session_id=session.session_id,
+            status=session.status,
+            last_activity_at=session.last_activity_at,
+            cost_micro_usd=session.cost_micro_usd,
+            claimed_by=session.claimed_by,
+            message_count=session.seq,
+            preview=session.preview,
+            version=session.version,
+            handoff_requested_at=session.handoff_requested_at,
+        )
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> IndexedSession:
+        """Read back what :meth:`fields` wrote (an ordering row, or an outbox row's payload)."""
+        return cls(
+            session_id=str(fields["sessionId"]),
+            status=str(fields["status"]),
+            last_activity_at=parse_iso(str(fields.get("lastActivityAt", ""))) or utcnow(),
+            cost_micro_usd=as_int(fields.get("costMicroUsd")),
+            claimed_by=str(fields.get("claimedBy", "")),
+            message_count=as_int(fields.get("messageCount")),
+            preview=str(fields.get("preview", "")),
+            version=as_int(fields.get("version")),
+            handoff_requested_at=parse_iso(str(fields.get("handoffRequestedAt", ""))),
+        )
 
     def fields(self) -> dict[str, Any]:
         """Entity fields shared by every ordering row."""
