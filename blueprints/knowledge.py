@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, f
 
 from shared.config import get_settings
 from shared.identity.admin import require_admin
-from shared.knowledge import sources
+from shared.knowledge import searching, sources
 from shared.web.http import NO_STORE, decode_cursor, encode_cursor, endpoint, json_response, query_int, read_json
 from shared.web.idempotency import request_key
 
@@ -117,5 +117,5 @@ async def knowledge_search(req: func.HttpRequest) -> func.HttpResponse:
     """The chunks of enabled sources that best answer ``q`` (``top`` 1-20, default 5)."""
     await require_admin(req)
     top = query_int(req, "top", default=5, low=1, high=20)
-    results = await sources.search(req.params.get("q") or "", top)
+    results = await searching.search(req.params.get("q") or "", top)
     return json_response({"results": results}, headers=NO_STORE)

@@ -45,6 +45,7 @@ class Chunk:
     anchor: str = ""  # URL fragment without "#": a heading slug or "page=N"; "" is the top
     question: str = ""  # the question of a Q&A pair (indexed with more weight)
     position: int = 0  # order within the source, for showing neighbours
+    url: str = ""  # the page the chunk comes from (crawled and sitemap sources), without the anchor
 
 
 def estimate_tokens(text: str) -> int:

@@ -44,13 +44,14 @@ _WORD = re.compile(r"[^\W_]+")  # what unicode61 calls a token: letters and digi
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s|\n")
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS chunks(id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, source_id TEXT NOT NULL,
-                                  position INTEGER NOT NULL, anchor TEXT NOT NULL, headings TEXT NOT NULL,
-                                  question TEXT NOT NULL, lead TEXT NOT NULL, text TEXT NOT NULL);
+                                  position INTEGER NOT NULL, anchor TEXT NOT NULL, url TEXT NOT NULL,
+                                  headings TEXT NOT NULL, question TEXT NOT NULL, lead TEXT NOT NULL,
+                                  text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source_id, position);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(headings, question, lead, text, content='chunks',
                                                   content_rowid='id', tokenize='{STEMMING_TOKENIZER}');
 """
-_COLUMNS = "chunk_id, source_id, position, anchor, headings, question, text"
+_COLUMNS = "chunk_id, source_id, position, anchor, url, headings, question, text"
 _INDEXED = "headings, question, lead, text"
 
 
@@ -92,17 +93,20 @@ def lead(text: str) -> str:
     return " ".join(first.split()[:LEAD_WORDS])
 
 
-def _to_row(chunk: Chunk) -> tuple[str, str, int, str, str, str, str, str]:
+def _to_row(chunk: Chunk) -> tuple[str, str, int, str, str, str, str, str, str]:
     headings = json.dumps(list(chunk.heading_path), ensure_ascii=False)
     # A Q&A chunk's text opens with its question, already a column: its lead is the answer's.
     body = chunk.text.split("\nA: ", 1)[-1] if chunk.question else chunk.text
-    return (chunk.id, chunk.source_id, chunk.position, chunk.anchor, headings, chunk.question, lead(body), chunk.text)
+    row = (chunk.id, chunk.source_id, chunk.position, chunk.anchor, chunk.url, headings, chunk.question, lead(body))
+    return (*row, chunk.text)
 
 
 def _from_row(row: Sequence[object]) -> Chunk:
-    chunk_id, source_id, position, anchor, headings, question, text = row
+    chunk_id, source_id, position, anchor, url, headings, question, text = row
     path = tuple(json.loads(str(headings)))
-    return Chunk(str(chunk_id), str(source_id), str(text), path, str(anchor), str(question), int(str(position)))
+    return Chunk(
+        str(chunk_id), str(source_id), str(text), path, str(anchor), str(question), int(str(position)), str(url)
+    )
 
 
 class KnowledgeIndex:
@@ -144,8 +148,8 @@ class KnowledgeIndex:
         with self._lock, self._conn:
             last = int(self._conn.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()[0])
             self._conn.executemany(
-                "INSERT OR IGNORE INTO chunks(chunk_id, source_id, position, anchor, headings, question, lead, text)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO chunks(chunk_id, source_id, position, anchor, url, headings, question, lead,"
+                " text) VALUES (?,?,?,?,?,?,?,?,?)",
                 rows,
             )
             # New rows get ids above the old maximum: index just those, in one statement.

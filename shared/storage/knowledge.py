@@ -87,7 +87,13 @@ class SourceRecord:
 def chunk_entity(chunk: Chunk) -> dict[str, Any]:
     """The row of one chunk: its fields as JSON in parts of at most PART_CHARS characters."""
     data = json.dumps(
-        {"text": chunk.text, "headings": list(chunk.heading_path), "anchor": chunk.anchor, "question": chunk.question},
+        {
+            "text": chunk.text,
+            "headings": list(chunk.heading_path),
+            "anchor": chunk.anchor,
+            "question": chunk.question,
+            "url": chunk.url,
+        },
         ensure_ascii=False,
     )
     parts = [data[i : i + PART_CHARS] for i in range(0, len(data), PART_CHARS)] or [""]
@@ -108,6 +114,7 @@ def chunk_from_entity(entity: Any) -> Chunk:
         anchor=str(data.get("anchor", "")),
         question=str(data.get("question", "")),
         position=as_int(entity.get("position")),
+        url=str(data.get("url", "")),
     )
 
 

@@ -88,7 +88,8 @@ def test_text_and_qa_sources_are_found_by_a_paraphrased_question(kapi: httpx.Cli
     assert hits[0]["sourceId"] == text["id"] and hits[0]["sourceTitle"] == "Garden sheds"
     assert hits[0]["headingPath"] == ["Building rules", "Small sheds"] and hits[0]["anchor"] == "small-sheds"
     assert "no building permit" in hits[0]["text"] and hits[0]["score"] > 0
-    assert set(hits[0]) == {"sourceId", "sourceTitle", "chunkId", "anchor", "headingPath", "text", "score"}
+    assert set(hits[0]) == {"sourceId", "sourceTitle", "url", "chunkId", "anchor", "headingPath", "text", "score"}
+    assert hits[0]["url"] is None  # pasted text has no page to link to
 
     hits = search(kapi, f"refund for my {brand} purchase", top=1)
     assert len(hits) == 1 and hits[0]["sourceId"] == qa["id"] and hits[0]["text"].startswith("Q: How do I get")
