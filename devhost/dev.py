@@ -16,6 +16,7 @@ import urllib.request
 
 from devhost.azurite import start_azurite
 from devhost.processes import ROOT, Server, spawn
+from devhost.seed import seed_knowledge
 
 AZURITE_PORTS = (10000, 10001, 10002)
 
@@ -71,6 +72,7 @@ def _announce(signalr_port: int | None) -> None:
         urllib.request.urlopen(f"{base}/health", timeout=30).read()  # bootstraps, creating the key
     key_file = ROOT / ".admin-key"
     key = key_file.read_text(encoding="utf-8").strip() if key_file.exists() else os.environ.get("ADMIN_KEY", "")
+    knowledge = _seed(base, key)
     lines = [
         "",
         "Support desk is running:",
@@ -80,9 +82,20 @@ def _announce(signalr_port: int | None) -> None:
         f"  agent console     {base}/agent",
         f"  SignalR emulator  http://localhost:{signalr_port}" if signalr_port else "  SignalR           (polling)",
         f"  admin key         {key or '(set by ADMIN_KEY)'}  (also in .admin-key)",
+        f"  knowledge         {knowledge}",
         "Press Ctrl-C to stop.",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _seed(base: str, key: str) -> str:
+    """The sample knowledge base on first start; a failure is reported, never fatal."""
+    if not key:
+        return "no admin key: sample knowledge not added"
+    try:
+        return seed_knowledge(base, key, ROOT / ".azurite" / "knowledge-seeded")
+    except Exception as exc:  # noqa: BLE001 - the stack runs without samples; say why
+        return f"sample knowledge not added: {exc}"
 
 
 if __name__ == "__main__":
