@@ -1,0 +1,1 @@
+"""One customer's deployment: the ARM template, the Marketplace UI definition, and their offline checks."""
