@@ -208,12 +208,19 @@ class AzureSearchBackend:
 
         ``vectors[i]`` is the embedding of ``chunks[i]``; None (or no ``vectors``) keeps the vector
         already indexed for that chunk id (ids are content hashes, so unchanged text needs no new
-        embedding). Creates the index on a backend's first write. ValueError on bad input, before
-        any request.
+        embedding). Creates or updates the index on a backend's first write; an identity allowed to
+        write documents but not index definitions goes on with the index as it is. ValueError on bad
+        input, before any request.
         """
         self._check_write(source_id, chunks, vectors)
         if not self._index_ready:
-            await self.ensure_index()
+            try:
+                await self.ensure_index()
+            except SearchAccessDenied:
+                # Least privilege: the index was made by whoever may (e.g. the deployment); the
+                # upload below fails just as clearly if this identity may not write documents.
+                log.warning("Not allowed to update the definition of index %s; using it as it is", self.index_name)
+                self._index_ready = True
         documents = [
             to_document(chunk, title=title, enabled=enabled, vector=vectors[i] if vectors else None)
             for i, chunk in enumerate(chunks)
@@ -227,15 +234,18 @@ class AzureSearchBackend:
         return SyncResult(indexed=len(documents), removed=len(stale))
 
     async def set_enabled(self, source_id: str, enabled: bool, chunk_ids: Iterable[str] = ()) -> int:
-        """Show or hide a source's chunks in searches; returns how many documents were changed."""
+        """Show or hide a source's chunks in searches (those listed and ``chunk_ids``); returns how
+        many documents were changed (a known id the index does not hold is skipped)."""
         keys = await self._keys(source_id, chunk_ids)
+        changed = 0
         for start in range(0, len(keys), MAX_BATCH_DOCUMENTS):
             batch = [{"id": key, "enabled": enabled} for key in keys[start : start + MAX_BATCH_DOCUMENTS]]
-            await self._index("merge_documents", batch, missing_ok=True)
-        return len(keys)
+            changed += await self._index("merge_documents", batch, missing_ok=True)
+        return changed
 
     async def remove_source(self, source_id: str, chunk_ids: Iterable[str] = ()) -> int:
-        """Delete every document of ``source_id`` (those listed and ``chunk_ids``); returns how many."""
+        """Delete every document of ``source_id`` (those listed and ``chunk_ids``); returns how many
+        ids were deleted (the service counts an id it did not hold as deleted too)."""
         keys = await self._keys(source_id, chunk_ids)
         for start in range(0, len(keys), MAX_BATCH_DOCUMENTS):
             await self._index("delete_documents", [{"id": key} for key in keys[start : start + MAX_BATCH_DOCUMENTS]])
@@ -275,14 +285,12 @@ class AzureSearchBackend:
                 log.warning("Azure AI Search index %s does not exist yet: no knowledge to search", self.index_name)
                 return []
             raise _translate(exc, "search") from exc
-        return [
-            SourcedHit(
-                from_document(doc),
-                float(doc.get("@search.reranker_score") or doc["@search.score"]),
-                str(doc.get("title") or ""),
-            )
-            for doc in documents
-        ]
+        hits = []
+        for doc in documents:
+            reranked = doc.get("@search.reranker_score")  # the semantic ranker's, when it ran
+            score = float(doc["@search.score"] if reranked is None else reranked)
+            hits.append(SourcedHit(from_document(doc), score, str(doc.get("title") or "")))
+        return hits
 
     async def aclose(self) -> None:
         """Close the SDK clients (and the credential when this backend made it)."""
@@ -318,8 +326,9 @@ class AzureSearchBackend:
 
     async def _index(
         self, method: str, batch: list[dict[str, Any]], what: str = "", *, missing_ok: bool = False
-    ) -> None:
-        """Send one indexing request; raise if the request or any document in it failed."""
+    ) -> int:
+        """Send one indexing request; raise if it or any document in it failed; returns how many
+        documents succeeded (with ``missing_ok``, a merge of a document not there is skipped)."""
         what = what or method.split("_")[0]
         try:
             results = await getattr(self._documents(), method)(batch)
@@ -327,7 +336,7 @@ class AzureSearchBackend:
             raise _translate(exc, f"{what} of {len(batch)} documents") from exc
         failed = [r for r in results if not r.succeeded and not (missing_ok and r.status_code == 404)]
         if not failed:
-            return
+            return sum(1 for r in results if r.succeeded)
         detail = "; ".join(f"{r.key}: {r.status_code} {r.error_message or ''}".strip() for r in failed[:3])
         message = f"Azure AI Search failed the {what} of {len(failed)} of {len(batch)} documents ({detail})"
         if all(r.status_code in _RETRYABLE for r in failed):

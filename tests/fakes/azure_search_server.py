@@ -16,8 +16,8 @@ Serves the data-plane REST API the SDK (12.x, api-version 2026-04-01) sends:
 Credentials: the ``api-key`` header must equal ``api_key``, or ``Authorization: Bearer`` carry one of
 ``tokens``; none is 401, a wrong one 403 (as the service answers). Every request is recorded.
 ``fail(...)`` scripts error statuses, ``refuse`` a status for one document's action, ``hang(...)``
-a slow answer, ``down`` a 503 for everything. ``start(tls=(certfile, keyfile))`` serves HTTPS
-(the SDK sends bearer tokens only over TLS).
+a slow answer, ``down`` a 503 for everything, ``forbid_definitions`` a 403 to index changes.
+``start(tls=(certfile, keyfile))`` serves HTTPS (the SDK sends bearer tokens only over TLS).
 https://learn.microsoft.com/rest/api/searchservice/
 """
 
@@ -167,6 +167,7 @@ class FakeAzureSearch:
         self.requests: list[Recorded] = []
         self.down = False
         self.refuse: dict[str, int] = {}  # document key -> the status its indexing action gets
+        self.forbid_definitions = False  # 403 to index definition changes (a data-plane-only role)
         self._failures: deque[Failure] = deque()
         self._hang_seconds = 0.0
         self._lock = threading.RLock()
@@ -223,6 +224,8 @@ class FakeAzureSearch:
         name = unquote(route.group("quoted") or route.group("plain"))
         rest = route.group("rest") or ""
         with self._lock:
+            if rest == "" and method in ("PUT", "DELETE") and self.forbid_definitions:
+                raise ServiceError(403, "Forbidden", "Authorization failed.")
             if rest == "" and method == "PUT":
                 return self._put_index(name, body)
             index = self.indexes.get(name)

@@ -238,7 +238,7 @@ async def test_known_chunk_ids_reach_documents_the_listing_does_not_see(
     fake_search.fail(503, path_contains="search.post.search")
     with pytest.raises(SearchUnavailable):
         await backend.set_enabled(SHOP_ID, False, [c.id for c in chunks])
-    assert await backend.set_enabled(SHOP_ID, False, [c.id for c in chunks] + ["0" * 24]) == 4
+    assert await backend.set_enabled(SHOP_ID, False, [c.id for c in chunks] + ["0" * 24]) == 3
     assert all(doc["enabled"] is False for doc in fake_search.documents().values())
     assert "0" * 24 not in fake_search.documents()  # a known id no longer indexed is not created
 
@@ -349,6 +349,18 @@ async def test_a_wrong_key_is_a_clear_error_and_never_logged(
     assert wrong not in str(denied.value) and wrong not in repr(denied.value.__cause__)
     assert all(wrong not in record.getMessage() for record in caplog.records)  # ...and nowhere else
     assert "knowledge" not in fake_search.indexes
+
+
+async def test_an_identity_that_may_only_write_documents_uses_the_index_as_it_is(
+    fake_search: FakeAzureSearch, make_backend: MakeBackend
+) -> None:
+    await make_backend().ensure_index()  # made by whoever may (the deployment, an admin)
+    fake_search.forbid_definitions = True
+    backend = make_backend()
+    with pytest.raises(SearchAccessDenied):
+        await backend.ensure_index()
+    assert (await backend.upsert_source(SHOP_ID, "Outdoor shop", True, shop_chunks())).indexed == 3
+    assert await backend.search("opening hours")
 
 
 async def test_an_outage_raises_search_unavailable(fake_search: FakeAzureSearch, make_backend: MakeBackend) -> None:
