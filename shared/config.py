@@ -25,6 +25,7 @@ DEVELOPMENT_STORAGE = (
 )
 
 if TYPE_CHECKING:
+    from shared.control.settings import ControlSettings
     from shared.identity.teams import AuthSettings
     from shared.llm.settings import LlmSettings
     from shared.realtime.client import RealtimeSettings
@@ -144,6 +145,13 @@ class Settings(BaseSettings):
         from shared.realtime.client import RealtimeSettings
 
         return RealtimeSettings()
+
+    @functools.cached_property
+    def control(self) -> ControlSettings:
+        """Defaults of the runtime configuration and the audit log's retention (``shared.control``)."""
+        from shared.control.settings import ControlSettings
+
+        return ControlSettings()
 
     @property
     def is_development(self) -> bool:
