@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("STORAGE_CONNECTION_STRING", "AzureWebJobsStorage"),
     )
     storage_timeout_seconds: float = Field(default=10.0, validation_alias="STORAGE_TIMEOUT_SECONDS")
+    # Identity-based Storage (the Functions host's own AzureWebJobsStorage__* settings), used when no
+    # connection string is set: the service URIs and the user-assigned identity's client id.
+    storage_blob_uri: str = Field(default="", validation_alias="AzureWebJobsStorage__blobServiceUri")
+    storage_queue_uri: str = Field(default="", validation_alias="AzureWebJobsStorage__queueServiceUri")
+    storage_table_uri: str = Field(default="", validation_alias="AzureWebJobsStorage__tableServiceUri")
+    storage_client_id: str = Field(default="", validation_alias="AzureWebJobsStorage__clientId")
+    # This app's managed identity: a user-assigned identity's client id; empty for the system-assigned one.
+    managed_identity_client_id: str = Field(default="", validation_alias="AZURE_CLIENT_ID")
     admin_key: str = Field(default="", validation_alias="ADMIN_KEY")
     admin_key_file: str = Field(default=".admin-key", validation_alias="ADMIN_KEY_FILE")
     deployment_id: str = Field(default="", validation_alias="DEPLOYMENT_ID")
@@ -95,6 +103,15 @@ class Settings(BaseSettings):
         default="https://login.microsoftonline.com", validation_alias="MARKETPLACE_AUTHORITY_HOST"
     )
     metering_timeout_seconds: float = Field(default=10, validation_alias="MARKETPLACE_TIMEOUT_SECONDS")
+    # managed-app (resourceUri = the managed resource group's managedBy), saas, or none; empty picks saas
+    # when a SaaS subscription or resource id is set, none otherwise.
+    marketplace_offer: str = Field(default="", validation_alias="MARKETPLACE_OFFER")
+    # Where this deployment lives, for the managed-app lookup (the template sets them).
+    azure_subscription_id: str = Field(default="", validation_alias="AZURE_SUBSCRIPTION_ID")
+    azure_resource_group: str = Field(
+        default="", validation_alias=AliasChoices("AZURE_RESOURCE_GROUP", "WEBSITE_RESOURCE_GROUP")
+    )
+    arm_endpoint: str = Field(default="https://management.azure.com/", validation_alias="ARM_ENDPOINT")
 
     # Listener timeouts
     human_wait_minutes: float = Field(default=15, gt=0, validation_alias="HUMAN_WAIT_MINUTES")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.ops.bootstrap import STATUS, ensure_bootstrapped
 from shared.storage import StorageUnavailable
 from shared.storage.rollups import RollupRepository, Totals
@@ -16,6 +17,7 @@ log = logging.getLogger(__name__)
 
 STARTED_AT = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 SEAT_STATE = "seat"
+METERING_STATE = "metering"
 
 
 async def health_report() -> tuple[bool, dict[str, Any]]:
@@ -29,12 +31,14 @@ async def health_report() -> tuple[bool, dict[str, Any]]:
         "startedAt": STARTED_AT,
         "bootstrap": {},
         "seat": {"activeSessionCount": 0, "lastReportedQuantity": 0},
+        "marketplace": {},
         "tokens": Totals().tokens_public(),
     }
     try:
         record = await ensure_bootstrapped()
         body["deploymentId"] = settings.deployment_id or record.deployment_id
-        seat = await StateRepository().get(SEAT_STATE)
+        seat, metering = await asyncio.gather(StateRepository().get(SEAT_STATE), StateRepository().get(METERING_STATE))
+        body["marketplace"] = marketplace_public(settings, metering)
         body["seat"] = {
             "activeSessionCount": await active_session_count(),
             "lastReportedQuantity": int(seat.get("lastReportedQuantity", 0) or 0),
@@ -50,6 +54,25 @@ async def health_report() -> tuple[bool, dict[str, Any]]:
         body["error"] = "internal"
     body["bootstrap"] = {"attempted": STATUS.attempted, "result": STATUS.result}
     return body["ok"], body
+
+
+def marketplace_public(settings: Settings, metering: dict[str, Any]) -> dict[str, Any]:
+    """Seat metering as the health report shows it: the offer, the resource usage goes to, the last run.
+
+    Only names and codes: never a token (``lastError`` is a short reason such as ``arm-forbidden``).
+    """
+    from shared.billing.metering import offer_of  # metering imports this module: import on use
+
+    return {
+        "offer": offer_of(settings),
+        "resource": str(metering.get("resource", "")),
+        "lastRun": {
+            "at": str(metering.get("lastRunAt", "")),
+            "result": str(metering.get("lastResult", "")),
+            "error": str(metering.get("lastError", "")),
+            "lastEventHour": str(metering.get("lastEventHour", "")),
+        },
+    }
 
 
 async def active_session_count() -> int:
