@@ -27,6 +27,7 @@ DEVELOPMENT_STORAGE = (
 if TYPE_CHECKING:
     from shared.control.settings import ControlSettings
     from shared.identity.teams import AuthSettings
+    from shared.knowledge.settings import KnowledgeSettings
     from shared.llm.settings import LlmSettings
     from shared.realtime.client import RealtimeSettings
 
@@ -155,6 +156,18 @@ class Settings(BaseSettings):
         from shared.identity.teams import AuthSettings
 
         return AuthSettings()
+
+    @functools.cached_property
+    def knowledge(self) -> KnowledgeSettings:
+        """Knowledge source limits and crawling (``KNOWLEDGE_MAX_*``, ``KNOWLEDGE_ALLOW_PRIVATE_URLS``...)."""
+        from shared.knowledge.settings import KnowledgeSettings
+
+        return KnowledgeSettings()
+
+    @functools.cached_property
+    def allow_private_urls(self) -> bool:
+        """Whether url sources may reach private networks: the setting, and only in Development."""
+        return self.is_development and self.knowledge.allow_private_urls
 
     @functools.cached_property
     def realtime(self) -> RealtimeSettings:
