@@ -11,6 +11,7 @@ AUDIT = "audit"  # every session transition
 OUTBOX_PENDING = "outboxpending"  # sessions whose commits may have outbox rows left (the repair timer's list)
 KNOWLEDGE_SOURCES = "knowledgesources"  # PartitionKey "source", RowKey = source id: the knowledge base's sources
 KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk id: a source's chunks
+KNOWLEDGE_PAGES = "knowledgepages"  # PartitionKey = source id, RowKey = page key: crawled pages' content hashes
 
 ALL_TABLES = (
     META,
@@ -24,10 +25,12 @@ ALL_TABLES = (
     OUTBOX_PENDING,
     KNOWLEDGE_SOURCES,
     KNOWLEDGE_CHUNKS,
+    KNOWLEDGE_PAGES,
 )
 
-KNOWLEDGE_CONTAINER = "knowledge"
+KNOWLEDGE_CONTAINER = "knowledge"  # uploaded files of file sources (sources/<id>/file)
 ALL_CONTAINERS = (KNOWLEDGE_CONTAINER,)
 
 OUTBOX_QUEUE = "outbox"  # one message per commit: "apply this session's outbox rows"
-ALL_QUEUES = (OUTBOX_QUEUE,)
+KNOWLEDGE_QUEUE = "knowledge"  # one message per indexing job of a url, sitemap or file source
+ALL_QUEUES = (OUTBOX_QUEUE, KNOWLEDGE_QUEUE)
