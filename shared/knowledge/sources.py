@@ -1,8 +1,10 @@
-"""Knowledge sources: add pasted text or Q&A pairs, list, rename, enable or disable, delete, search.
+"""Knowledge sources: add, list, rename, enable or disable, schedule, sync and delete them.
 
-A source is chunked (:func:`chunk_markdown` / :func:`chunk_qa`) and stored when it is added; it is
-small, so this happens in the request and the source is ``ready`` at once. Only ``text`` and
-``qa`` sources exist so far; ``url``, ``sitemap`` and file sources are refused as not supported.
+Pasted ``text`` and ``qa`` sources are small: they are chunked (:func:`chunk_markdown` /
+:func:`chunk_qa`) and stored in the request, ``ready`` at once. ``url``, ``sitemap`` and ``file``
+sources are checked in the request (the URL's addresses, the file's size and type; the file is
+stored as a blob) and answered ``queued``; the ingestion job (:mod:`shared.knowledge.ingestion`,
+run by a queue trigger) fetches, reads and indexes them.
 
 Every change calls :func:`shared.knowledge.searching.changed`, so searches see it
 (at once on this worker, within seconds on the others).
@@ -15,7 +17,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -25,11 +27,13 @@ from shared.errors import Problem
 from shared.knowledge.chunking import chunk_markdown, chunk_qa
 from shared.knowledge.searching import changed
 from shared.storage.errors import ConcurrentUpdate
-from shared.storage.knowledge import KnowledgeRepository, SourceRecord
+from shared.storage.knowledge import KnowledgeFiles, KnowledgeRepository, PageRecord, SourceRecord
 from shared.web.idempotency import RequestKey, check_fingerprint
 
-SUPPORTED_TYPES = ("text", "qa")
-NOT_YET_SUPPORTED = ("url", "sitemap", "file")
+SUPPORTED_TYPES = ("text", "qa", "url", "sitemap")  # as JSON; a file comes as multipart/form-data
+FETCHED_TYPES = ("url", "sitemap")
+FILE_KINDS = "PDF, DOCX, HTML, Markdown or plain text"
+MAX_FILE_NAME_CHARS = 200
 MAX_TITLE_CHARS = 200
 MAX_PAIRS = 500
 MAX_QUESTION_CHARS = 1000
@@ -41,8 +45,12 @@ _UPDATE_ATTEMPTS = 5
 
 def unsupported_type_message(kind: str) -> str:
     """Why a source type is refused, naming the types that work."""
-    planned = f" ({', '.join(NOT_YET_SUPPORTED)} sources are not available yet)" if kind in NOT_YET_SUPPORTED else ""
-    return f"type {kind!r} is not supported{planned}; supported types are: {', '.join(SUPPORTED_TYPES)}"
+    if kind == "file":
+        return "a file is sent as multipart/form-data with the file in a 'file' field (and an optional 'title')"
+    return (
+        f"type {kind!r} is not supported; supported types are: {', '.join(SUPPORTED_TYPES)} "
+        "(and files, sent as multipart/form-data)"
+    )
 
 
 def storable(value: str) -> str:
@@ -50,6 +58,17 @@ def storable(value: str) -> str:
     if _UNSTORABLE.search(value):
         raise ValueError("must not contain NUL characters or unpaired surrogates")
     return value
+
+
+def is_storable(value: str) -> bool:
+    """Whether ``value`` can be stored and indexed as it is."""
+    return not _UNSTORABLE.search(value)
+
+
+def file_name_of(raw: str) -> str:
+    """The name of an uploaded file without any folder a browser sent along, safe to store and show."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return _UNSTORABLE.sub("", "".join(ch for ch in name if ch.isprintable()))[:MAX_FILE_NAME_CHARS]
 
 
 def not_blank(value: str) -> str:
@@ -76,18 +95,44 @@ def content_hash(kind: str, content: Any) -> str:
 
 
 def view(source: SourceRecord) -> dict[str, Any]:
-    """A source as the API shows it."""
+    """A source as the API shows it (one shape for every type: what doesn't apply is null)."""
+    try:
+        last_sync = json.loads(source.last_sync) if source.last_sync else None
+    except ValueError:
+        last_sync = None
     return {
         "id": source.id,
         "type": source.type,
         "title": source.title,
+        "url": source.url or None,
         "status": source.status,
         "error": source.error or None,
+        "warnings": list(source.warnings),
         "chunks": source.chunks,
+        "pages": source.pages if source.type in FETCHED_TYPES or source.type == "file" else None,
         "enabled": source.enabled,
+        "refresh": source.refresh,
+        "maxPages": source.max_pages if source.type in FETCHED_TYPES else None,
+        "file": {"name": source.file_name, "kind": source.file_kind, "bytes": source.file_bytes}
+        if source.type == "file"
+        else None,
         "createdAt": source.created_at,
         "lastSyncedAt": source.last_synced_at or None,
-        "contentHash": source.content_hash,
+        "lastSync": last_sync,
+        "contentHash": source.content_hash or None,
+    }
+
+
+def page_view(page: PageRecord) -> dict[str, Any]:
+    """A page of a url or sitemap source as the API shows it."""
+    return {
+        "url": page.url or None,
+        "title": page.title,
+        "status": page.status,
+        "error": page.error or None,
+        "chunks": page.chunks,
+        "contentHash": page.content_hash or None,
+        "syncedAt": page.synced_at or None,
     }
 
 
@@ -108,24 +153,19 @@ def _not_found(source_id: str) -> Problem:
 
 
 async def add_source_once(
-    request: RequestKey | None,
-    kind: str,
-    title: str,
-    *,
-    text: str | None = None,
-    pairs: Sequence[tuple[str, str]] | None = None,
+    request: RequestKey | None, create: Callable[[], Awaitable[dict[str, Any]]]
 ) -> dict[str, Any]:
-    """:func:`add_source`, once per Idempotency-Key: a retry gets the source the first request made.
+    """``create()`` once per Idempotency-Key: a retry gets the source the first request made.
 
     The key's record is written after the source; when two requests with one key race, the one
     that records second deletes its own source and answers with the first one's.
     """
     if request is None:
-        return await add_source(kind, title, text=text, pairs=pairs)
+        return await create()
     repo = KnowledgeRepository()
     stored = await repo.replay(request.key)
     if stored is None:
-        created = await add_source(kind, title, text=text, pairs=pairs)
+        created = await create()
         if await repo.record_replay(request.key, request.fingerprint, created["id"], iso(utcnow())):
             return created
         await delete_source(created["id"])
@@ -139,7 +179,7 @@ async def add_source(
     kind: str, title: str, *, text: str | None = None, pairs: Sequence[tuple[str, str]] | None = None
 ) -> dict[str, Any]:
     """Chunk and store a new ``text`` or ``qa`` source; its view. Problems name the field at fault."""
-    if kind not in SUPPORTED_TYPES:
+    if kind not in ("text", "qa"):
         raise invalid("type", unsupported_type_message(kind))
     title = title.strip()
     source_id = new_source_id()
@@ -174,6 +214,141 @@ async def add_source(
     return view(stored)
 
 
+async def add_site_source(
+    kind: str, url: str, *, title: str | None = None, max_pages: int | None = None, refresh: str = "manual"
+) -> dict[str, Any]:
+    """Queue a new ``url`` (crawl from the page) or ``sitemap`` source; its view. The URL must be public."""
+    from shared.knowledge import ingestion
+    from shared.knowledge.fetching import check_public_url, normalize_url
+
+    settings = get_settings()
+    limit = settings.knowledge.max_pages
+    if max_pages is not None and not 1 <= max_pages <= limit:
+        raise invalid("maxPages", f"must be 1 to {limit} (KNOWLEDGE_MAX_PAGES)")
+    refused = await check_public_url(url, allow_private=settings.allow_private_urls)
+    if refused:
+        raise invalid("url", refused)
+    url = normalize_url(url)
+    now = iso(utcnow())
+    record = SourceRecord(
+        id=new_source_id(),
+        type=kind,
+        title=(title or "").strip() or url,
+        status="queued",
+        created_at=now,
+        url=url,
+        max_pages=max_pages or settings.knowledge.default_pages,
+        refresh=refresh,
+        auto_title=not (title or "").strip(),
+        job=ingestion.new_job_id(),
+        queued_at=now,
+    )
+    stored = await KnowledgeRepository().create(record, [])
+    await ingestion.enqueue(stored)
+    return view(stored)
+
+
+def check_file(data: bytes, file_name: str, media_type: str) -> str:
+    """The kind of an uploaded file; a problem naming ``file`` when it is too large or of a kind not read."""
+    from shared.knowledge.extraction import detect_kind, unsupported_message
+
+    limit = get_settings().knowledge.max_file_bytes
+    if len(data) > limit:
+        raise invalid("file", f"is {len(data)} bytes; the limit is {limit} (KNOWLEDGE_MAX_FILE_BYTES)", status=413)
+    if not data:
+        raise invalid("file", "is empty")
+    kind = detect_kind(data, file_name, media_type)
+    if kind is None:
+        raise Problem(
+            415,
+            f"The file {file_name or ''} can't be read: {unsupported_message(file_name, media_type)}.".replace(
+                "  ", " "
+            ),
+            errors=[{"field": "file", "message": unsupported_message(file_name, media_type)}],
+        )
+    return kind
+
+
+async def add_file_source(data: bytes, file_name: str, media_type: str, *, title: str | None = None) -> dict[str, Any]:
+    """Store an uploaded file and queue it for indexing; its view."""
+    from shared.knowledge import ingestion
+
+    kind = check_file(data, file_name, media_type)
+    now = iso(utcnow())
+    shown_name = file_name.strip() or f"upload.{kind}"
+    record = SourceRecord(
+        id=new_source_id(),
+        type="file",
+        title=(title or "").strip() or shown_name,
+        status="queued",
+        created_at=now,
+        auto_title=not (title or "").strip(),
+        file_name=shown_name,
+        file_kind=kind,
+        file_bytes=len(data),
+        content_hash="sha256:" + hashlib.sha256(data).hexdigest(),
+        job=ingestion.new_job_id(),
+        queued_at=now,
+    )
+    files = KnowledgeFiles()
+    await files.save(record.id, data, file_name=shown_name, content_type=media_type)
+    try:
+        stored = await KnowledgeRepository().create(record, [])
+    except BaseException:
+        await files.delete(record.id)  # no source row: leave no file behind either
+        raise
+    await ingestion.enqueue(stored)
+    return view(stored)
+
+
+async def sync_source(source_id: str, upload: tuple[bytes, str, str] | None = None) -> dict[str, Any]:
+    """Fetch a url or sitemap source again, or re-read a file source (``upload``: a new version of it).
+
+    A job already queued or running is not started twice: the answer is the source as it is.
+    """
+    from shared.knowledge import ingestion
+
+    repo = KnowledgeRepository()
+    for _ in range(_UPDATE_ATTEMPTS):
+        record = await repo.get(source_id) if is_source_id(source_id) else None
+        if record is None:
+            raise _not_found(source_id)
+        if record.type not in ingestion.INDEXED_TYPES:
+            raise Problem(
+                409,
+                f"A {record.type} source is stored as it was given; there is nothing to fetch again. "
+                "To change it, add the new version and delete this one.",
+                kind="not-syncable",
+            )
+        if upload is not None:
+            if record.type != "file":
+                raise invalid("file", "can only replace the file of a file source")
+            data, file_name, media_type = upload
+            kind = check_file(data, file_name, media_type)
+            if ingestion.is_running(record):
+                raise Problem(409, "The source is being indexed; upload the new version when it is done.")
+            await KnowledgeFiles().save(record.id, data, file_name=file_name, content_type=media_type)
+            record = replace(record, file_name=file_name.strip() or record.file_name, file_kind=kind,
+                             file_bytes=len(data))  # fmt: skip
+        elif ingestion.is_running(record):
+            return view(record)
+        try:
+            stored = await ingestion.start_sync(replace(record, error=""), repo)
+        except ConcurrentUpdate:
+            continue
+        return view(stored)
+    raise Problem(409, "The source kept changing while the sync was started; try again.", kind="conflict")
+
+
+async def list_pages(source_id: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of a source's pages (in key order) and the key the next page continues after."""
+    repo = KnowledgeRepository()
+    if not is_source_id(source_id) or await repo.get(source_id) is None:
+        raise _not_found(source_id)
+    pages, more = await repo.page_list(source_id, after, limit)
+    return [page_view(page) for page in pages], (pages[-1].key if more and pages else None)
+
+
 # --- reading, changing and deleting ---------------------------------------------------------------------
 
 
@@ -192,7 +367,7 @@ async def get_source(source_id: str) -> dict[str, Any]:
 
 
 async def update_source(source_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply a merge patch of ``title`` and/or ``enabled`` (already type-checked); the new view."""
+    """Apply a merge patch of ``title``, ``enabled`` and/or ``refresh`` (already type-checked); the new view."""
     for name, value in changes.items():
         if value is None:
             raise invalid(name, "cannot be null (it can be changed, not removed)")
@@ -203,10 +378,16 @@ async def update_source(source_id: str, changes: Mapping[str, Any]) -> dict[str,
         record = await repo.get(source_id)
         if record is None:
             raise _not_found(source_id)
+        refresh = str(changes.get("refresh", record.refresh))
+        if refresh != "manual" and record.type not in FETCHED_TYPES:
+            raise invalid("refresh", f"can only be 'manual' for a {record.type} source: only url and sitemap "
+                                     "sources are fetched again on a schedule")  # fmt: skip
         updated = replace(
             record,
             title=str(changes["title"]).strip() if "title" in changes else record.title,
+            auto_title=False if "title" in changes else record.auto_title,
             enabled=bool(changes["enabled"]) if "enabled" in changes else record.enabled,
+            refresh=refresh,
         )
         if updated == record:
             return view(record)

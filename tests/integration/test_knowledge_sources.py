@@ -1,4 +1,7 @@
-"""Knowledge sources over real HTTP and Azurite: add text and Q&A, list, disable, delete, search, refusals."""
+"""Knowledge sources over real HTTP and Azurite: add text and Q&A, list, disable, delete, search, refusals.
+
+url, sitemap and file sources, which a queue job indexes, are tested in ``test_knowledge_ingest.py``.
+"""
 
 from __future__ import annotations
 
@@ -119,8 +122,13 @@ def test_sources_are_listed_with_cursor_paging(kapi: httpx.Client) -> None:
         page = response.json()
         assert len(page["sources"]) <= 2
         for source in page["sources"]:
-            assert set(source) == {"id", "type", "title", "status", "error", "chunks", "enabled", "createdAt",
-                                   "lastSyncedAt", "contentHash"}  # fmt: skip
+            assert set(source) == {"id", "type", "title", "url", "status", "error", "warnings", "chunks", "pages",
+                                   "enabled", "refresh", "maxPages", "file", "createdAt", "lastSyncedAt", "lastSync",
+                                   "contentHash"}  # fmt: skip
+            if source["id"] in created:  # a pasted source: nothing of a crawl or a file
+                assert source["url"] is None and source["pages"] is None and source["maxPages"] is None
+                assert source["file"] is None and source["lastSync"] is None and source["warnings"] == []
+                assert source["refresh"] == "manual"
         seen += [source["id"] for source in page["sources"]]
         cursor = page["nextCursor"]
         if not cursor:
@@ -191,11 +199,15 @@ def test_invalid_sources_are_refused_naming_the_field(kapi: httpx.Client) -> Non
     assert_problem(kapi.post(post, json={"type": "qa", "title": "FAQ", "pairs": pairs}), 422, "pairs")
     bad_pair = [{"question": "Why?", "answer": ""}]
     assert_problem(kapi.post(post, json={"type": "qa", "title": "FAQ", "pairs": bad_pair}), 422, "pairs.0.answer")
-    problem = assert_problem(
-        kapi.post(post, json={"type": "url", "title": "Site", "url": "https://shop.example"}), 422, "type"
-    )
+    problem = assert_problem(kapi.post(post, json={"type": "video", "title": "Clip"}), 422, "type")
     message = next(error["message"] for error in problem["errors"] if error["field"] == "type")
-    assert "url" in message and "text" in message and "qa" in message
+    assert all(kind in message for kind in ("text", "qa", "url", "sitemap", "multipart/form-data"))
+    problem = assert_problem(kapi.post(post, json={"type": "file", "title": "Doc"}), 422, "type")
+    assert "multipart/form-data" in problem["errors"][0]["message"]
+    assert_problem(kapi.post(post, json={"type": "text", "title": "T", "text": "Hi.", "url": "https://a.example"}), 422,
+                   "url")  # fmt: skip
+    assert_problem(kapi.post(post, json={"type": "qa", "title": "T", "pairs": [{"question": "Q?", "answer": "A."}],
+                                         "maxPages": 3}), 422, "maxPages")  # fmt: skip
     assert_problem(kapi.post(post, json={"type": "text", "title": "Big", "text": "x " * 33_000}), 413)
     assert_problem(kapi.post(post, json={"type": "text", "title": "Nul", "text": "a\u0000b"}), 422, "text")
     assert_problem(kapi.get("/knowledge/search"), 422, "q")
@@ -209,6 +221,8 @@ def test_the_admin_key_is_required(api: httpx.Client) -> None:
         ("GET", f"/knowledge/sources/{'0' * 24}"),
         ("PATCH", f"/knowledge/sources/{'0' * 24}"),
         ("DELETE", f"/knowledge/sources/{'0' * 24}"),
+        ("POST", f"/knowledge/sources/{'0' * 24}/sync"),
+        ("GET", f"/knowledge/sources/{'0' * 24}/pages"),
         ("GET", "/knowledge/search?q=hello"),
     ]:
         body = {"type": "text", "title": "T", "text": "Hello."} if method in ("POST", "PATCH") else None
