@@ -13,6 +13,7 @@ from typing import Any
 
 from shared.billing.plans import Plan, get_catalogue
 from shared.config import get_settings
+from shared.control import audit
 from shared.storage.seats import SeatRepository, billing_month
 from shared.storage.state import StateRepository
 
@@ -73,7 +74,9 @@ async def seat_status(now: datetime | None = None, *, extra_holder: str = "") ->
     if seats_used > plan.seat_quota and since is None:
         since = now
         await state_repo.merge(QUOTA_STATE, {"overQuotaSince": now.isoformat()})
+        await audit.record("seat:over-quota", actor="system", seatsUsed=seats_used, seatQuota=plan.seat_quota)
     elif seats_used <= plan.seat_quota and since is not None:
         since = None
         await state_repo.merge(QUOTA_STATE, {"overQuotaSince": ""})
+        await audit.record("seat:within-quota", actor="system", seatsUsed=seats_used, seatQuota=plan.seat_quota)
     return evaluate(plan, seats_used, since, now)

@@ -33,6 +33,7 @@ from shared.storage.chats import MAX_SESSION_ID, ChatRepository, Loaded, Replay
 from shared.storage.errors import ConcurrentUpdate
 from shared.storage.outbox import OutboxNotice, OutboxQueue, PendingMarkers
 from shared.storage.values import is_safe_key
+from shared.web.http import correlation_id
 from shared.web.idempotency import RequestKey, check_fingerprint
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,10 @@ async def execute(
 async def _commit(decision: Decision, record: Replay | None, actor: str, now: datetime) -> None:
     before, after = decision.before, decision.after
     after.version = before.version + 1
-    rows = consequences(before, after, decision.messages, usage=decision.usage, actor=actor, now=now)
+    rows = consequences(
+        before, after, decision.messages, usage=decision.usage, notes=decision.notes, actor=actor, now=now,
+        correlation=correlation_id(),
+    )  # fmt: skip
     await ChatRepository().commit(after, decision.messages, record, rows)
     pushed = await _push(decision)
     announce_soon(after.session_id, pushed_upto=after.version if pushed else 0)
@@ -154,7 +158,7 @@ async def create_session(session: Session, *, actor: str) -> Session:
     """Store a new session with the outbox rows of its creation."""
     now = utcnow()
     session.version = 1
-    rows = consequences(None, session, [], actor=actor, now=now)
+    rows = consequences(None, session, [], actor=actor, now=now, correlation=correlation_id())
     await asyncio.gather(PendingMarkers().mark(session.session_id), ChatRepository().create(session, rows))
     announce_soon(session.session_id, pushed_upto=session.version)
     return session

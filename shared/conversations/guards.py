@@ -1,8 +1,14 @@
-"""The cost guard: caps on AI calls per session and per deployment per day, a kill switch.
+"""The cost guard and the kill switch: whether the bot may be called for a session now.
 
 Past a cap the bot hands the visitor to a person instead of calling the LLM; nobody gets an
-error for it. The deployment-wide count is read from the rollups at most every few seconds and
-counted locally in between, so the guard costs no Storage round trip on most turns.
+error for it. The kill switch and the caps come from the runtime configuration
+(:mod:`shared.control`, app settings as its defaults), so a change applies on every worker within
+seconds. Caps: AI calls and USD per session per day (exact: counted on the session header), AI
+calls and USD per deployment per day, USD per month (from the hourly rollups, re-read at most
+every few seconds and counted locally in between, so the guard costs no Storage round trip on
+most turns). A worker never counts less than it spent itself; what other workers spent reaches it
+within seconds (the outbox, then the next re-read), so a burst spread over workers may overshoot a
+deployment cap by the calls of those seconds.
 """
 
 from __future__ import annotations
@@ -12,21 +18,27 @@ from dataclasses import dataclass
 
 from shared.clock import utcnow
 from shared.config import Settings
+from shared.control.store import current
 from shared.conversations.models import Session
-from shared.conversations.texts import BOT_OFF, DEPLOYMENT_CAP, SESSION_CAP
+from shared.conversations.texts import BOT_OFF, DEPLOYMENT_CAP, MONTHLY_CAP, SESSION_CAP
 from shared.storage.rollups import RollupRepository
 
 _REFRESH_SECONDS = 5.0
+_MONTH_REFRESH_SECONDS = 600.0  # the month's finished days change only by late projections
 
 
 @dataclass
-class _DailyCount:
+class _Usage:
     day: str = ""
     calls: int = 0
+    cost_micro_usd: int = 0
     read_at: float = 0.0
+    month_day: str = ""  # the day the month's earlier days were summed on
+    month_before_today: int = 0  # micro-USD of the month's days before today
+    month_read_at: float = 0.0
 
 
-_deployment = _DailyCount()
+_deployment = _Usage()
 
 
 def today() -> str:
@@ -39,26 +51,80 @@ def session_calls_today(session: Session) -> int:
     return session.ai_calls_today if session.ai_calls_day == today() else 0
 
 
-async def deployment_calls_today() -> int:
-    """AI calls the deployment made today (fresh within a few seconds)."""
+def session_cost_today(session: Session) -> int:
+    """Micro-USD this session's AI calls cost today."""
+    return session.cost_today_micro_usd if session.ai_calls_day == today() else 0
+
+
+async def _refresh_today() -> None:
     day = today()
     if _deployment.day != day or time.monotonic() - _deployment.read_at > _REFRESH_SECONDS:
         totals = await RollupRepository().today()
-        _deployment.day, _deployment.calls, _deployment.read_at = day, totals.counts["calls"], time.monotonic()
+        counted = _deployment.day == day  # this worker's own count since then, which the rollups may not show yet
+        calls, cost = (_deployment.calls, _deployment.cost_micro_usd) if counted else (0, 0)
+        _deployment.day, _deployment.read_at = day, time.monotonic()
+        _deployment.calls = max(calls, totals.counts["calls"])
+        _deployment.cost_micro_usd = max(cost, totals.counts["costMicroUsd"])
+
+
+async def deployment_calls_today() -> int:
+    """AI calls the deployment made today (fresh within a few seconds)."""
+    await _refresh_today()
     return _deployment.calls
 
 
-def count_call() -> None:
-    """Count a call locally until the next refresh."""
+async def deployment_cost_today() -> int:
+    """Micro-USD the deployment's AI calls cost today (fresh within a few seconds)."""
+    await _refresh_today()
+    return _deployment.cost_micro_usd
+
+
+async def deployment_cost_this_month() -> int:
+    """Micro-USD of AI calls this UTC calendar month (today fresh within seconds, earlier days within minutes)."""
+    day = today()
+    if _deployment.month_day != day or time.monotonic() - _deployment.month_read_at > _MONTH_REFRESH_SECONDS:
+        now = utcnow()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        first = midnight.replace(day=1)
+        hours = await RollupRepository().hours(first, midnight) if first < midnight else {}
+        _deployment.month_before_today = sum(totals.counts["costMicroUsd"] for totals in hours.values())
+        _deployment.month_day, _deployment.month_read_at = day, time.monotonic()
+    return _deployment.month_before_today + await deployment_cost_today()
+
+
+def count_call(cost_micro_usd: int = 0) -> None:
+    """Count a call (and what it cost) locally: the rollups show it only once the outbox applied it."""
     _deployment.calls += 1
+    _deployment.cost_micro_usd += cost_micro_usd
 
 
-async def refusal(session: Session, settings: Settings) -> str | None:
-    """Why the bot must not call the LLM for this session now, or None."""
-    if not settings.bot_enabled:
+def _micro(usd: float) -> int:
+    return round(usd * 1_000_000)
+
+
+def _reached(used: int, cap: int | None) -> bool:
+    return cap is not None and used >= cap
+
+
+async def refusal(session: Session, settings: Settings | None = None) -> str | None:
+    """Why the bot must not be called for this session now, or None.
+
+    ``settings`` is accepted for callers of the time when the caps were app settings only; the
+    runtime configuration (whose defaults are those settings) decides.
+    """
+    config = await current()
+    if not config.botEnabled:
         return BOT_OFF
-    if session_calls_today(session) >= settings.max_ai_calls_per_session_day:
+    caps = config.costCaps
+    session_usd = None if caps.perSessionPerDayUsd is None else _micro(caps.perSessionPerDayUsd)
+    if _reached(session_calls_today(session), caps.aiCallsPerSessionPerDay) or _reached(
+        session_cost_today(session), session_usd
+    ):
         return SESSION_CAP
-    if await deployment_calls_today() >= settings.max_ai_calls_per_day:
+    if caps.aiCallsPerDay is not None and await deployment_calls_today() >= caps.aiCallsPerDay:
         return DEPLOYMENT_CAP
+    if caps.perDayUsd is not None and await deployment_cost_today() >= _micro(caps.perDayUsd):
+        return DEPLOYMENT_CAP
+    if caps.perMonthUsd is not None and await deployment_cost_this_month() >= _micro(caps.perMonthUsd):
+        return MONTHLY_CAP
     return None

@@ -22,10 +22,11 @@ IdleExpired        closed if    closed if idle    closed if idle  unchanged
                    idle
 =================  ===========  ================  ==============  ===========
 
-"Guard tripped" is the kill switch (the bot is turned off) or the cost guard (a daily cap on AI
-calls is reached): the visitor is handed to a person instead of the bot being called. A bot answer
-that arrives after a person was requested or an agent claimed the session is dropped (its usage
-still counts): the bot never talks over a waiting visitor.
+"Guard tripped" is the kill switch (the bot is turned off) or the cost guard (a cap on AI calls or
+cost is reached): the visitor is handed to a person instead of the bot being called, and the
+decision carries a note (``guard:<reason>``) for the audit log, as a failed bot answer does
+(``bot:failed``). A bot answer that arrives after a person was requested or an agent claimed the
+session is dropped (its usage still counts): the bot never talks over a waiting visitor.
 """
 
 from __future__ import annotations
@@ -158,6 +159,14 @@ Command = (
 )
 
 
+@dataclass(frozen=True)
+class Note:
+    """An event the audit log records with the commit (a status change is recorded without one)."""
+
+    event: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Decision:
     """The outcome of a command: the session after it, the messages it adds, usage to count."""
@@ -168,6 +177,7 @@ class Decision:
     messages: list[Message] = field(default_factory=list)
     refusal: Refusal | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -203,6 +213,7 @@ class _Draft:
         self.now = now
         self.messages: list[Message] = []
         self.usage: dict[str, int] = {}
+        self.notes: list[Note] = []
 
     def add(self, sender: str, text: str, **extra: Any) -> Message:
         session = self.after
@@ -228,7 +239,11 @@ class _Draft:
         session.status = to
 
     def done(self, outcome: Outcome) -> Decision:
-        return Decision(outcome, self.before, self.after, self.messages, usage=self.usage)
+        return Decision(outcome, self.before, self.after, self.messages, usage=self.usage, notes=self.notes)
+
+    def note(self, event: str, **details: str) -> None:
+        """Something for the audit log besides a status change (``guard:<reason>``, ``bot:failed``)."""
+        self.notes.append(Note(event, details))
 
     def refuse(self, status: int, kind: str, detail: str, **extras: Any) -> Decision:
         refusal = Refusal(status, kind, detail, extras)
@@ -259,6 +274,8 @@ def _visitor_message(draft: _Draft, command: VisitorMessage) -> Decision:
         draft.add("visitor", command.text)
         return draft.done(Outcome.QUEUED)
     if command.wants_person or command.guard:
+        if command.guard:
+            draft.note(f"guard:{command.guard}")
         draft.add("visitor", command.text)
         draft.move(HUMAN_REQUESTED)
         draft.add("bot", texts.GUARD_TEXT.get(command.guard or "", texts.HANDOFF_TEXT))
@@ -281,12 +298,16 @@ def _bot_answered(draft: _Draft, command: BotAnswered) -> Decision:
         "completionTokens": answer.completion_tokens,
         "costMicroUsd": answer.cost_micro_usd,
     }
+    day = draft.now.date().isoformat()
+    if session.ai_calls_day != day:  # a new day: the session's daily counters start again
+        session.ai_calls_day, session.ai_calls_today, session.cost_today_micro_usd = day, 0, 0
+    session.cost_today_micro_usd += answer.cost_micro_usd
     if not answer.failed:
-        day = draft.now.date().isoformat()
         session.ai_calls += 1
-        session.ai_calls_today = (session.ai_calls_today if session.ai_calls_day == day else 0) + 1
-        session.ai_calls_day = day
+        session.ai_calls_today += 1
         draft.usage["calls"] = 1
+    else:
+        draft.note("bot:failed", provider=answer.provider, model=answer.model)
     draft.add("visitor", command.text)
     if draft.before.status != OPEN:  # a person was requested or claimed it while the bot thought
         return draft.done(Outcome.QUEUED)

@@ -46,6 +46,7 @@ class Session:
     ai_calls: int = 0
     ai_calls_day: str = ""
     ai_calls_today: int = 0
+    cost_today_micro_usd: int = 0  # what the AI calls of ``ai_calls_day`` cost (the per-session USD cap)
     preview: str = ""
     recent: list[tuple[str, str]] = field(default_factory=list)  # (sender, text), oldest first
     # Visitor messages stored in the current UTC minute: the chat limit every worker sees.

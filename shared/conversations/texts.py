@@ -11,14 +11,16 @@ NOBODY_CAME = (
 IDLE_CLOSED = "This conversation was closed after a period of inactivity. Start a new one any time."
 CLOSED_BY_AGENT = "The conversation was closed by the agent."
 
-# Why the bot may not be called: the kill switch, or the cost guard's caps.
+# Why the bot may not be called: the kill switch, or the cost guard's caps (the audit log's guard:<reason>).
 BOT_OFF = "bot-off"
 SESSION_CAP = "session-cap"
 DEPLOYMENT_CAP = "deployment-cap"
+MONTHLY_CAP = "monthly-cap"
 GUARD_TEXT = {
     BOT_OFF: "Our team will answer you personally. Someone will reply here shortly.",
     SESSION_CAP: "I've reached my limit for this conversation today, so I'm bringing in a person from our team.",
     DEPLOYMENT_CAP: "I can't answer more questions today, so I'm bringing in a person from our team.",
+    MONTHLY_CAP: "I can't answer more questions this month, so I'm bringing in a person from our team.",
 }
 
 

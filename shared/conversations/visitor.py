@@ -201,8 +201,8 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
             return result
         assert result.decision is not None
         reply = await get_provider().reply(_history(result.decision.before), text)
-        guards.count_call()
         command = _bot_answered(text, reply)
+        guards.count_call(command.answer.cost_micro_usd)
         return await execute(session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded)
 
     return _with_rate_headers(await _with_queue_position(await once(session_id, request, run)))
@@ -222,8 +222,8 @@ async def stream_message(session_id: str, text: str, request: RequestKey | None)
         if reply is None:
             raise RuntimeError("the provider's stream ended without a reply")
         reply.latency_ms = reply.latency_ms or int((time.perf_counter() - started) * 1000)
-        guards.count_call()
         command = _bot_answered(text, reply)
+        guards.count_call(command.answer.cost_micro_usd)
         result = await execute(
             session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
         )

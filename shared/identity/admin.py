@@ -27,6 +27,7 @@ from http.cookies import SimpleCookie
 import azure.functions as func
 
 from shared.config import get_settings
+from shared.control import audit
 from shared.identity import secrets as security
 from shared.ops.bootstrap import current_record
 from shared.storage.deployment import DeploymentRecord, DeploymentRepository
@@ -258,6 +259,7 @@ async def rotate_key(
                 return replayed  # a concurrent retry with the same key rotated first
             continue
         log.info("admin key rotated to version %d", record.admin_key_version)
+        await audit.record("key:rotated", actor="admin", keyVersion=record.admin_key_version, via=context.method)
         return body, record, context
     raise Problem(409, "The deployment record kept changing; retry the rotation.", kind="busy")
 

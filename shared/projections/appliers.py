@@ -7,7 +7,7 @@ from datetime import timedelta
 from shared.clock import parse_iso, utcnow
 from shared.conversations.models import Message
 from shared.realtime import events
-from shared.storage.audit import AuditRepository
+from shared.storage.audit import AuditEntry, AuditRepository
 from shared.storage.chats import ChatRepository, OutboxRow
 from shared.storage.orderings import IndexedSession, SessionIndexRepository
 from shared.storage.outbox import OutboxNotice
@@ -47,15 +47,33 @@ async def index_search(row: OutboxRow, _: OutboxNotice) -> None:
 
 
 async def record_audit(row: OutboxRow, _: OutboxNotice) -> None:
-    """Record the status change of the commit, keyed by its version."""
-    payload = {str(k): str(v) for k, v in row.payload.items()}
-    event, actor, at = payload.pop("event"), payload.pop("actor", "system"), payload.pop("at", "")
-    await AuditRepository().record_once(row.session_id, row.version, event, actor=actor, at=at, **payload)
+    """Record the commit's events in the session's audit and the day's, keyed by the commit version."""
+    listed = row.payload.get("events")
+    if not isinstance(listed, list):  # a row written before events were listed: one status change
+        details = {k: v for k, v in row.payload.items() if k not in ("event", "actor", "at")}
+        listed = [{**row.payload, "details": details}]
+    entries = [
+        AuditEntry(
+            str(item.get("event", "")),
+            str(item.get("actor") or "system"),
+            parse_iso(str(item.get("at") or "")) or row.created_at,
+            correlation_id=str(item.get("correlationId") or ""),
+            details=dict(item.get("details") or {}),
+        )
+        for item in listed
+    ]
+    await AuditRepository().record_session(row.session_id, row.version, entries)
 
 
 async def take_seat(row: OutboxRow, _: OutboxNotice) -> None:
     """The claiming agent holds a seat this billing month (the first claim time is kept)."""
-    await SeatRepository().take_seat(str(row.payload["month"]), str(row.payload["oid"]), str(row.payload["at"]))
+    month, oid, at = str(row.payload["month"]), str(row.payload["oid"]), str(row.payload["at"])
+    if await SeatRepository().take_seat(month, oid, at) == at:  # this claim took the seat: audit it (once)
+        entry = AuditEntry(
+            "seat:taken", f"agent:{oid}", parse_iso(at) or row.created_at, details={"month": month, "agentOid": oid},
+            correlation_id=str(row.payload.get("correlationId") or ""), entry_id=f"seat.{month}.{oid}",
+        )  # fmt: skip
+        await AuditRepository().record(entry)
 
 
 async def push(row: OutboxRow, notice: OutboxNotice) -> None:

@@ -7,10 +7,12 @@ and none of it is lost when a worker dies.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from shared.clock import iso
+from shared.conversations.machine import Note
 from shared.conversations.models import HUMAN_REQUESTED, Message, Session
 from shared.storage.chats import OutboxRow
 from shared.storage.orderings import IndexedSession
@@ -32,10 +34,16 @@ def consequences(
     messages: list[Message],
     *,
     usage: dict[str, int] | None = None,
+    notes: Sequence[Note] = (),
     actor: str,
     now: datetime,
+    correlation: str = "",
 ) -> list[OutboxRow]:
-    """The outbox rows of a commit that took ``before`` (None: a new session) to ``after``."""
+    """The outbox rows of a commit that took ``before`` (None: a new session) to ``after``.
+
+    The audit row lists the commit's events: its status change, then the decision's ``notes``, each
+    with the ``actor``, the time and the request's ``correlation`` id.
+    """
 
     def row(kind: str, **payload: Any) -> OutboxRow:
         return OutboxRow(after.session_id, after.version, kind, payload, created_at=now)
@@ -53,11 +61,14 @@ def consequences(
     if messages:
         rows.append(row(SEARCH, messages=[search_fields(message) for message in messages]))
     status_changed = before is None or before.status != after.status
+    events = [(note.event, dict(note.details)) for note in notes]
     if status_changed:
-        previous = before.status if before else ""
-        rows.append(row(AUDIT, event=f"status:{after.status}", actor=actor, previous=previous, at=iso(now)))
+        events.insert(0, (f"status:{after.status}", {"previous": before.status if before else ""}))
+    if events:
+        stamp = {"actor": actor, "at": iso(now), "correlationId": correlation}
+        rows.append(row(AUDIT, events=[{"event": event, **stamp, "details": details} for event, details in events]))
     if after.claimed_by and (before is None or before.claimed_by != after.claimed_by):
-        rows.append(row(SEAT, month=billing_month(now), oid=after.claimed_by, at=iso(now)))
+        rows.append(row(SEAT, month=billing_month(now), oid=after.claimed_by, at=iso(now), correlationId=correlation))
     owner_changed = before is not None and before.claimed_by != after.claimed_by
     if messages or (before is not None and (status_changed or owner_changed)):
         first, last = (messages[0].seq, messages[-1].seq) if messages else (0, 0)

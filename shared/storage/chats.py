@@ -25,7 +25,7 @@ HEADER = "session"
 REPLAY_PREFIX = "idem-"
 OUTBOX_LOW, OUTBOX_HIGH = "o", "p"
 MAX_SESSION_ID = 64
-_INT64 = ("costMicroUsd", "promptTokens", "completionTokens")
+_INT64 = ("costMicroUsd", "promptTokens", "completionTokens", "costTodayMicroUsd")
 
 
 def message_row(seq: int) -> str:
@@ -61,6 +61,7 @@ def session_entity(session: Session) -> dict[str, Any]:
             "aiCalls": session.ai_calls,
             "aiCallsDay": session.ai_calls_day,
             "aiCallsToday": session.ai_calls_today,
+            "costTodayMicroUsd": session.cost_today_micro_usd,
             "preview": session.preview,
             "recent": json.dumps(session.recent, ensure_ascii=False, separators=(",", ":")),
             "rateMinute": session.rate_minute,
@@ -95,6 +96,7 @@ def session_from_entity(entity: Any) -> Session:
         ai_calls=as_int(entity.get("aiCalls")),
         ai_calls_day=entity.get("aiCallsDay", ""),
         ai_calls_today=as_int(entity.get("aiCallsToday")),
+        cost_today_micro_usd=as_int(entity.get("costTodayMicroUsd")),
         preview=entity.get("preview", ""),
         recent=recent,
         rate_minute=entity.get("rateMinute", ""),

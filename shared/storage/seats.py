@@ -36,11 +36,12 @@ class SeatRepository:
             return False
         return True
 
-    async def take_seat(self, month: str, oid: str, at: str) -> None:
-        """Record the agent as a seat holder (idempotent: the first claim time is kept)."""
+    async def take_seat(self, month: str, oid: str, at: str) -> str:
+        """Record the agent as a seat holder (idempotent: the first claim time is kept, and returned)."""
         from azure.core.exceptions import ResourceExistsError
 
         try:
             await storage_call(self._client.create_entity({"PartitionKey": month, "RowKey": oid, "firstClaimAt": at}))
         except ResourceExistsError:
-            pass
+            return str((await storage_call(self._client.get_entity(month, oid))).get("firstClaimAt", ""))
+        return at
