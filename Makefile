@@ -1,18 +1,31 @@
 # Two commands: `make dev` runs the product locally, `make test` runs the whole suite.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# azure-functions supports Python 3.10 to 3.12 and Azure runs the app on 3.11: take 3.11, else 3.12.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
+# checkov pins dependencies the app's own clash with: it gets a virtual environment of its own.
+TOOLS := .tools
+CHECKOV_VERSION := 3.3.30
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup dev test lint bench browser clean package
+.PHONY: setup dev test lint bench browser clean package marketplace
 
 setup: $(VENV)/.installed node_modules/.installed static/vendor/.installed local.settings.json
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed (set PYTHON=)")'
-	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? (console.error("Node 20 or newer is needed"), 1) : 0)'
+# One stamp per Python version: a venv made by another Python (or left half-built by one pip refused)
+# is removed and made again, never reused.
+$(VENV)/.python-$(PYVER):
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(None if (3, 11) <= v < (3, 13) else "Python 3.11 or 3.12 is needed (azure-functions supports up to 3.12; Azure runs 3.11), not " + sys.version.split()[0] + ": set PYTHON=, see README Prerequisites")' \
+	  || { echo "no usable Python: PYTHON=$(PYTHON); see README Prerequisites" >&2; exit 1; }
+	@if [ -e $(VENV) ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$(PYVER)" ]; then \
+	  echo "$(VENV) was made with another Python (or is broken): making it again with $(PYVER)"; rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	rm -f $(VENV)/.python-* && touch $@
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt $(VENV)/.python-$(PYVER)
+	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? (console.error("Node 20 or newer is needed, this is " + process.version + " (Debian 12 and Ubuntu 24.04 ship 18): see README Prerequisites"), 1) : 0)'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -30,11 +43,27 @@ static/vendor/.installed: node_modules/.installed
 	cp node_modules/uplot/dist/uPlot.min.css static/vendor/uplot.min.css
 	touch $@
 
-# The deployable app: what Azure runs (`func azure functionapp publish` or zip deploy).
-package: static/vendor/.installed
-	rm -f dist/app.zip && mkdir -p dist
-	zip -qr dist/app.zip host.json function_app.py requirements.txt blueprints shared static -x '*/__pycache__/*' 'static/vendor/.installed'
-	@echo "dist/app.zip"
+$(TOOLS)/.installed-$(CHECKOV_VERSION): $(VENV)/.python-$(PYVER)
+	rm -rf $(TOOLS) && $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	touch $@
+
+# The deployable app: the source (less .funcignore) plus its packages built for Azure's Linux and
+# Python 3.11 under .python_packages, so Azure runs it as it is: no remote build needed.
+LINUX_WHEELS := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	--implementation cp --python-version 3.11 --only-binary=:all:
+package: setup
+	rm -rf build/site-packages && mkdir -p build dist
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target build/site-packages $(LINUX_WHEELS) -r requirements.txt
+	$(BIN)/python -m infra.app_package --site-packages build/site-packages --out dist/app.zip \
+	  $(if $(filter 3.11,$(PYVER)),--check-with $(PYTHON),)
+
+# The Marketplace package for one plan: PLAN=start|growth|professional, PID=<Partner Center tracking GUID>.
+PLAN ?= start
+PID ?= 00000000-0000-0000-0000-000000000000
+marketplace: package
+	$(BIN)/python -m infra.marketplace --plan $(PLAN) --pid $(PID) --app-zip dist/app.zip --out dist/marketplace.zip
+	$(BIN)/python -m infra.checks dist/marketplace.zip
 
 local.settings.json: local.settings.sample.json
 	test -f $@ || cp $< $@
@@ -52,10 +81,16 @@ dev: setup
 test: setup browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-lint: setup
+# The Marketplace template is checked offline: schemas and arm-ttk's rules (infra/checks.py, and the
+# broken copies in tests/infra), then checkov with the skip list in infra/checkov.yaml.
+lint: setup $(TOOLS)/.installed-$(CHECKOV_VERSION)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python -m infra.marketplace --out build/marketplace-templates.zip
+	$(BIN)/python -m infra.checks build/marketplace-templates.zip
+	$(TOOLS)/bin/checkov -f infra/mainTemplate.json --config-file infra/checkov.yaml
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/infra
 
 BENCHMARKS := cold_start widget_size chat_turn realtime admin knowledge
 
@@ -63,4 +98,4 @@ bench: setup
 	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor dist .azurite .mypy_cache .ruff_cache test-results
+	rm -rf $(VENV) $(TOOLS) node_modules static/vendor build dist .azurite .mypy_cache .ruff_cache test-results

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         out = build(args.out, plan=args.plan, pid=args.pid, app_zip=args.app_zip)
     except ValueError as exc:
         parser.error(str(exc))
-    if args.pid == PLACEHOLDER_PID:
+    if args.pid == PLACEHOLDER_PID and args.app_zip is not None:
         print("note: no PID given; set PID=<your Partner Center tracking GUID> before publishing", file=sys.stderr)
     print(out)
     return 0
