@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import azure.functions as func
@@ -18,7 +19,8 @@ from shared.web.static_files import page_headers, serve
 
 bp = func.Blueprint()
 
-_ASSETS = {"dashboard.js": "dashboard.js", "dashboard.css": "dashboard.css"}
+# The dashboard's script and styles, and one script (and style sheet) per view: dashboard-<view>.js.
+_ASSET = re.compile(r"dashboard(?:-[a-z]+)?\.(?:js|css)")
 
 
 class SignInIn(BaseModel):
@@ -93,9 +95,9 @@ async def dashboard(req: func.HttpRequest) -> func.HttpResponse:
 async def dashboard_asset(req: func.HttpRequest) -> func.HttpResponse:
     """The dashboard's script and styles (no data in them, so not gated)."""
     name = req.route_params.get("name", "")
-    if name not in _ASSETS:
+    if not _ASSET.fullmatch(name):
         raise Problem(404, f"No dashboard file {name}.", kind="not-found")
-    return serve(req, _ASSETS[name], max_age=300)
+    return serve(req, name, max_age=300)
 
 
 @bp.route(route="ops/session", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -52,12 +52,39 @@
   const count = (n) => Number(n || 0).toLocaleString();
   const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
 
+  // --- views: Overview here; each other view is a file of its own (dashboard-<view>.js) that calls
+  // SupportDesk.register(name, { show }) and whose show() runs whenever its tab is opened. -------------
+
+  const views = {};
+  window.SupportDesk = { api, el, report, when, count, money, csrf: () => state.csrf, signedOut: () => showSignIn(),
+    register(name, view) {
+      views[name] = view;
+      const panel = document.querySelector(`[data-view-panel="${CSS.escape(name)}"]`);
+      if (panel && !panel.hidden && !$("app").hidden) Promise.resolve(view.show()).catch(report);
+    } };
+
+  function showView(name) {
+    const known = document.querySelector(`[data-view-panel="${CSS.escape(name)}"]`) ? name : "overview";
+    document.querySelectorAll("[data-view-panel]").forEach((panel) => { panel.hidden = panel.dataset.viewPanel !== known; });
+    document.querySelectorAll("#views [data-view]").forEach((b) => b.setAttribute("aria-current", String(b.dataset.view === known)));
+    const view = views[known];
+    if (view && view.show) Promise.resolve(view.show()).catch(report);
+  }
+
+  document.querySelectorAll("#views [data-view]").forEach((button) => {
+    button.addEventListener("click", () => {
+      window.history.replaceState(null, "", "#" + button.dataset.view);
+      showView(button.dataset.view);
+    });
+  });
+
   // --- sign-in ---------------------------------------------------------------------------------
 
   function showSignIn() {
     state.csrf = "";
     $("app").hidden = true;
     $("actions").hidden = true;
+    $("views").hidden = true;
     $("transcript").hidden = true;
     $("signin").hidden = false;
     $("signin-key").focus();
@@ -67,6 +94,8 @@
     $("signin").hidden = true;
     $("app").hidden = false;
     $("actions").hidden = false;
+    $("views").hidden = false;
+    showView(window.location.hash.slice(1) || "overview");
     loadCost().catch(report);
     loadSessions(0).catch(report);
   }
