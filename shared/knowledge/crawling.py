@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 MAX_SITEMAPS = 20  # sitemap files read for one source (an index and its children)
 MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
+MAX_LINKS = 2000  # links read from one page
 MAX_CRAWL_DELAY = 5.0  # seconds; a larger Crawl-delay would make any crawl outlast its job
 # Links to these are not pages: not fetched at all.
 _NOT_PAGES = {
@@ -121,14 +122,14 @@ class Crawler:
 
     # --- fetching one page -------------------------------------------------------------------------------
 
-    async def fetch_page(self, url: str, site: str) -> PageOutcome | None:
-        """Fetch and read one page; None when it turned out not to be a page to index (not HTML, off-site)."""
+    async def fetch_page(self, url: str, site: str | None) -> PageOutcome | None:
+        """Fetch and read one page; None when it turned out not to be a page to index (not HTML, off ``site``)."""
         try:
             fetched = await self.fetcher.fetch(url, max_bytes=self.max_page_bytes, accept=HTML_TYPES)
         except (FetchFailed, UrlRefused) as exc:
             return PageOutcome(url, error=str(exc))
         final = normalize_url(fetched.url)
-        if not same_site(final, site):
+        if site is not None and not same_site(final, site):
             self.report.offsite += 1
             return None
         if fetched.status in (404, 410):
@@ -151,7 +152,7 @@ class Crawler:
             return []
         base = join_url(outcome.url, document.base) if document.base else outcome.url
         found: list[str] = []
-        for href in document.links:
+        for href in document.links[:MAX_LINKS]:
             url = join_url(base or outcome.url, href)
             if url is None:
                 continue
@@ -171,22 +172,33 @@ class Crawler:
         await self.load_robots(start)
         if not self.allowed(start):
             raise CrawlStopped(f"the site's robots.txt does not allow crawling {start}")
-        frontier: deque[str] = deque([start])
-        seen = {start}
-        async for outcome in self._run(frontier, start, follow=True, seen=seen):
+        first = await self.fetch_page(start, None)
+        if first is None:
+            raise CrawlStopped(f"{start} is not an HTML page; add a file as a file source")
+        site = start
+        if not same_site(first.url, start):
+            # The start redirects to another origin (http to https, shop.example to www.shop.example):
+            # the site to crawl is where it landed, under that site's own robots.txt.
+            site = first.url
+            await self.load_robots(site)
+            if not self.allowed(site):
+                raise CrawlStopped(f"the site's robots.txt does not allow crawling {site}")
+        async for outcome in self._run(deque(), site, follow=True, seen={start, site}, first=first):
             yield outcome
 
     async def crawl_sitemap(self, sitemap_url: str) -> AsyncIterator[PageOutcome]:
         """The pages a sitemap (or sitemap index) lists."""
         sitemap_url = normalize_url(sitemap_url)
         await self.load_robots(sitemap_url)
-        pages = await self._sitemap_pages(sitemap_url)
+        site, pages = await self._sitemap_pages(sitemap_url)
         frontier = deque(pages[: self.max_pages])
         self.report.limited = len(pages) > self.max_pages
-        async for outcome in self._run(frontier, sitemap_url, follow=False, seen=set(pages)):
+        async for outcome in self._run(frontier, site, follow=False, seen=set(pages)):
             yield outcome
 
-    async def _sitemap_pages(self, sitemap_url: str) -> list[str]:
+    async def _sitemap_pages(self, sitemap_url: str) -> tuple[str, list[str]]:
+        """The site the sitemap is on (where it landed after redirects) and the pages it lists there."""
+        site = sitemap_url
         pending = deque([sitemap_url])
         visited: set[str] = set()
         pages: dict[str, None] = {}
@@ -198,7 +210,10 @@ class Crawler:
                 if fetched.status != 200:
                     raise FetchFailed(f"{url} answered {fetched.status}")
                 listed = await asyncio.to_thread(parse_sitemap, fetched.body)
-            except (FetchFailed, UrlRefused, ValueError, OSError, EOFError) as exc:
+                if url == sitemap_url and not same_site(fetched.url, sitemap_url):
+                    site = normalize_url(fetched.url)  # moved to another origin: its pages are there
+                    await self.load_robots(site)
+            except (FetchFailed, UrlRefused, CrawlStopped, ValueError, OSError, EOFError) as exc:
                 reason = str(exc) if not isinstance(exc, ValueError) else f"{url} {exc}"
                 if url == sitemap_url:
                     raise CrawlStopped(reason) from exc
@@ -206,11 +221,11 @@ class Crawler:
                 continue
             for child in listed.sitemaps:
                 child_url = join_url(url, child)
-                if child_url and same_site(child_url, sitemap_url) and child_url not in visited:
+                if child_url and same_site(child_url, site) and child_url not in visited:
                     pending.append(child_url)
             for page in listed.pages:
                 page_url = join_url(url, page)
-                if page_url is None or not same_site(page_url, sitemap_url):
+                if page_url is None or not same_site(page_url, site):
                     self.report.offsite += 1
                 elif not self.allowed(page_url):
                     self.report.robots_disallowed += 1
@@ -220,19 +235,23 @@ class Crawler:
             self.report.warnings.append(f"only the first {MAX_SITEMAPS} sitemap files were read")
         if not pages and not self.report.robots_disallowed:
             raise CrawlStopped(f"the sitemap {sitemap_url} lists no pages of its own site")
-        return list(pages)
+        return site, list(pages)
 
     async def _run(
-        self, frontier: deque[str], site: str, *, follow: bool, seen: set[str]
+        self, frontier: deque[str], site: str, *, follow: bool, seen: set[str], first: PageOutcome | None = None
     ) -> AsyncIterator[PageOutcome]:
-        """Fetch the frontier a few at a time (following links when ``follow``), yielding each page."""
+        """Fetch the frontier a few at a time (following links when ``follow``), yielding each page.
+
+        ``first`` is a page already fetched (the start page), handled as if it had just arrived.
+        """
         running: set[asyncio.Task[PageOutcome | None]] = set()
+        arrived: deque[PageOutcome | None] = deque([first] if first is not None else [])
         emitted: set[str] = set()
-        started = 0
+        started = len(arrived)
         budget = self.max_pages * 2 + 10  # fetches, counting what turns out not to be a page
         pages = 0
         try:
-            while frontier or running:
+            while frontier or running or arrived:
                 while frontier and len(running) < self.concurrency and pages + len(running) < self.max_pages:
                     if time.monotonic() > self.deadline:
                         self.report.timed_out = True
@@ -247,11 +266,14 @@ class Crawler:
                         await asyncio.sleep(self._delay)
                     started += 1
                     running.add(asyncio.create_task(self.fetch_page(url, site)))
-                if not running:
+                if arrived:
+                    outcomes = [arrived.popleft()]
+                elif running:
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    outcomes = [task.result() for task in done]
+                else:
                     break
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    outcome = task.result()
+                for outcome in outcomes:
                     if outcome is None or outcome.url in emitted:
                         continue  # not a page, or a redirect to a page already read
                     emitted.add(outcome.url)

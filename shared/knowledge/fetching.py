@@ -112,12 +112,12 @@ async def resolve(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A checked hop: the URL, and the address to connect to for it."""
+    """A checked hop: the URL, and the addresses to connect to for it (tried in order)."""
 
     url: str
     host: str  # as in the URL (IDNA-encoded), for the Host header and the TLS server name
     netloc: str  # host[:port] as in the URL
-    address: str
+    addresses: tuple[str, ...]
 
 
 def url_problem(url: str) -> str | None:
@@ -193,7 +193,7 @@ class Fetcher:
             if reason:
                 shown = parsed.host if parsed.host == address else f"{parsed.host} ({address})"
                 raise UrlRefused(f"{shown} is {reason}; only public addresses can be fetched")
-        return Target(str(parsed.copy_with(fragment=None)), host, parsed.netloc.decode("ascii"), addresses[0])
+        return Target(str(parsed.copy_with(fragment=None)), host, parsed.netloc.decode("ascii"), tuple(addresses))
 
     def _client(self, host: str) -> httpx.AsyncClient:
         import httpx
@@ -229,7 +229,6 @@ class Fetcher:
             raise FetchFailed(f"{url} could not be fetched ({exc.__class__.__name__}: {exc})") from exc
 
     async def _fetch(self, url: str, *, max_bytes: int, accept: Collection[str] | None) -> Fetched:
-        import httpx
 
         current = url
         redirects: list[str] = []
@@ -240,12 +239,7 @@ class Fetcher:
                 if redirects:
                     raise UrlRefused(f"{url} redirects to {current}, but {refused}") from None
                 raise
-            pinned = httpx.URL(target.url).copy_with(host=target.address)
-            extensions = {"sni_hostname": target.host} if pinned.scheme == "https" else {}
-            request = self._client(target.host).build_request(
-                "GET", pinned, headers={"Host": target.netloc}, extensions=extensions
-            )
-            response = await self._client(target.host).send(request, stream=True)
+            response = await self._send(target)
             try:
                 location = response.headers.get("location")
                 if response.status_code in REDIRECT_STATUSES and location:
@@ -259,6 +253,23 @@ class Fetcher:
             finally:
                 await response.aclose()
         raise FetchFailed(f"{url} redirects more than {MAX_REDIRECTS} times")
+
+    async def _send(self, target: Target) -> httpx.Response:
+        """GET a checked hop from its first address that takes the connection (IPv6 may be unroutable)."""
+        import httpx
+
+        client = self._client(target.host)
+        failure: httpx.ConnectError | None = None
+        for address in target.addresses:
+            pinned = httpx.URL(target.url).copy_with(host=address)
+            extensions = {"sni_hostname": target.host} if pinned.scheme == "https" else {}
+            request = client.build_request("GET", pinned, headers={"Host": target.netloc}, extensions=extensions)
+            try:
+                return await client.send(request, stream=True)
+            except httpx.ConnectError as exc:
+                failure = exc
+        assert failure is not None  # check() never returns a target without addresses
+        raise failure
 
     async def aclose(self) -> None:
         """Close every client."""

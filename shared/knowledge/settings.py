@@ -25,7 +25,7 @@ class KnowledgeSettings(BaseSettings):
     fetch_timeout_seconds: float = Field(default=15.0, gt=0, validation_alias="KNOWLEDGE_FETCH_TIMEOUT_SECONDS")
     crawl_concurrency: int = Field(default=4, ge=1, le=16, validation_alias="KNOWLEDGE_CRAWL_CONCURRENCY")
     # One job stops fetching after this and keeps what it has, well inside functionTimeout (5 min).
-    job_seconds: float = Field(default=240.0, gt=0, validation_alias="KNOWLEDGE_JOB_SECONDS")
+    job_seconds: float = Field(default=200.0, gt=0, validation_alias="KNOWLEDGE_JOB_SECONDS")
     # A source queued or indexing without a sign of life for this long is retried, then failed.
     stale_seconds: float = Field(default=600.0, gt=0, validation_alias="KNOWLEDGE_STALE_SECONDS")
     user_agent: str = Field(

@@ -160,6 +160,21 @@ def test_a_site_is_crawled_within_robots_txt_and_search_links_to_the_page(kapi: 
         assert not [hit for hit in search(kapi, furniture) if hit["sourceId"] == source["id"]], furniture
 
 
+def test_a_start_page_that_moves_to_another_origin_takes_the_crawl_along(kapi: httpx.Client, site: Site) -> None:
+    brand = word()
+    moved = site.url.replace("127.0.0.1", "localhost")  # another host: like shop.example -> www.shop.example
+    site.raw("/robots.txt", b"User-agent: *\nDisallow: /private/\n", "text/plain")
+    site.redirect("/", f"{moved}/home")
+    site.html("/home", "Home", f"<p>The {brand} home page.</p>", ["/about", "/private/x", f"{site.url}/elsewhere"])
+    site.html("/about", "About", f"<p>About the {brand} team.</p>")
+    source = settle(kapi, create(kapi, {"type": "url", "url": site.url + "/"})["id"])
+    assert source["status"] == "ready", source
+    assert set(pages(kapi, source["id"])) == {f"{moved}/home", f"{moved}/about"}
+    assert source["lastSync"]["skipped"] == {"robots": 1, "offsite": 1}  # the old origin is now another site
+    hosts = [r.headers.get("Host") for r in site.server.requests if r.path == "/robots.txt"]  # type: ignore[union-attr]
+    assert hosts == [site.url.removeprefix("http://"), moved.removeprefix("http://")]  # each origin's own
+
+
 def test_a_source_is_queued_then_indexing_then_ready(kapi: httpx.Client, site: Site) -> None:
     brand = word()
     site.raw("/robots.txt", b"", "text/plain", status=404)  # no robots.txt: everything may be crawled

@@ -167,6 +167,18 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_as_host_and_tl
     assert request.headers["user-agent"].startswith("SupportDeskBot")
 
 
+def test_every_checked_address_is_tried_in_turn() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "2606:4700::1111":
+            raise httpx.ConnectError("network unreachable", request=request)
+        return html()
+
+    net = Net({"dual.example": ["2606:4700::1111", "93.184.215.14"]}, handler)
+    assert fetch(net.fetcher(), "http://dual.example/").status == 200  # type: ignore[attr-defined]
+    assert [request.url.host for request in net.sent] == ["2606:4700::1111", "93.184.215.14"]
+    assert all(request.headers["host"] == "dual.example" for request in net.sent)
+
+
 def test_a_name_that_resolves_to_any_private_address_is_refused_without_a_request() -> None:
     net = Net(
         {"inside.example": ["10.0.0.7"], "both.example": ["93.184.215.14", "127.0.0.1"], "v6.example": ["::1"]},
