@@ -60,7 +60,7 @@ class PairIn(BaseModel):
 class SourceIn(BaseModel):
     """A new source: text (``title``, ``text``), qa (``title``, ``pairs``), url or sitemap (``url``, ``maxPages``)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     type: str
     title: Title | None = None
