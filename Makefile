@@ -17,8 +17,8 @@ setup: $(VENV)/.installed node_modules/.installed static/vendor/.installed local
 # One stamp per Python version: a venv made by another Python (or left half-built by one pip refused)
 # is removed and made again, never reused.
 $(VENV)/.python-$(PYVER):
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(None if (3, 11) <= v < (3, 13) else "Python 3.11 or 3.12 is needed (azure-functions supports up to 3.12; Azure runs 3.11), not " + sys.version.split()[0] + ": set PYTHON=, see README Prerequisites")' \
-	  || { echo "no usable Python: PYTHON=$(PYTHON); see README Prerequisites" >&2; exit 1; }
+	@$(PYTHON) -c '' 2>/dev/null || { echo "no Python runs as PYTHON=$(PYTHON): see README Prerequisites" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(None if (3, 11) <= v < (3, 13) else "Python 3.11 or 3.12 is needed (azure-functions supports up to 3.12; Azure runs 3.11), not " + sys.version.split()[0] + ": set PYTHON=, see README Prerequisites")'
 	@if [ -e $(VENV) ] && [ "$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$(PYVER)" ]; then \
 	  echo "$(VENV) was made with another Python (or is broken): making it again with $(PYVER)"; rm -rf $(VENV); fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

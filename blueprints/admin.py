@@ -166,5 +166,5 @@ async def teams_setup_page(req: func.HttpRequest) -> func.HttpResponse:
         # Opened with ?code= or a Bearer key: sign the browser in, so the package link works with the
         # cookie and the key never appears in the page.
         _, headers["Set-Cookie"] = session_for(await current_record())
-    page = teams_setup.setup_page(req.headers.get("host") or "")
+    page = await teams_setup.setup_page(req.headers.get("host") or "", check=req.params.get("check") == "1")
     return func.HttpResponse(page, mimetype="text/html", charset="utf-8", headers=headers)

@@ -41,13 +41,25 @@ async def package(request_host: str) -> bytes:
         raise Problem(409, f"The Teams app can't be built: {exc}", kind="teams-not-configured") from exc
 
 
-def setup_page(request_host: str) -> str:
-    """The step-by-step Teams setup page (its package link works with the dashboard's cookie)."""
+async def setup_page(request_host: str, *, check: bool = False) -> str:
+    """The step-by-step Teams setup page (its package link works with the dashboard's cookie).
+
+    ``check`` adds the results of :mod:`shared.ops.teams_check` (the settings, and a look at Microsoft
+    Entra's OpenID configuration and keys).
+    """
     auth = get_auth_settings()
+    host = _host(request_host)
+    results = None
+    if check:
+        from shared.ops import teams_check
+
+        found = teams_check.check_settings(host, auth) + await teams_check.check_entra(auth)
+        results = [(c.name, c.ok, c.detail) for c in found]
     return render_teams_setup_page(
-        _host(request_host),
+        host,
         auth.client_id,
         tenant_id=auth.tenant_id,
         package_url=PACKAGE_ROUTE,
         app_name=get_settings().teams_app_name,
+        checks=results,
     )
