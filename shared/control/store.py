@@ -1,16 +1,19 @@
 """The runtime configuration as every worker sees it: read through a short cache, changed under an ETag.
 
-Each worker keeps the effective configuration and re-reads the stored record at most every
-:data:`CHECK_SECONDS` (one point query), so a change reaches every worker within seconds with no
-restart; the worker that made a change uses it at once. Changes are JSON merge patches (RFC 7396)
-applied to the stored overrides under ``If-Match``; each writes the record, its Idempotency-Key
-replay and its audit entries in one transaction (:mod:`shared.storage.runtime_config`), then copies
-the entries to the audit log. Entries a stopped writer left behind are copied by the next reader.
+Each worker keeps the effective configuration and re-reads the stored record (one query) beside its
+requests once its copy is :data:`CHECK_SECONDS` old, and before deciding anything once it is
+:data:`MAX_AGE_SECONDS` old, so a change reaches every worker within seconds with no restart and a
+busy worker's requests don't wait for the read; the worker that made a change uses it at once.
+Changes are JSON merge patches (RFC 7396) applied to the stored overrides under ``If-Match``; each
+writes the record, its Idempotency-Key replay and its audit entries in one transaction
+(:mod:`shared.storage.runtime_config`), then copies the entries to the audit log. Entries a stopped
+writer left behind are copied by the next reader.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
@@ -43,7 +46,8 @@ from shared.web.idempotency import RequestKey, check_fingerprint
 
 log = logging.getLogger(__name__)
 
-CHECK_SECONDS = 2.0
+CHECK_SECONDS = 2.0  # a worker's copy is used as it is for this long, then re-read beside requests
+MAX_AGE_SECONDS = 5.0  # a copy older than this (an idle worker's) is re-read before it is used
 LEFT_BEHIND = timedelta(seconds=10)  # an audit entry still pending after this was left by a stopped writer
 REPLAY_TTL = timedelta(hours=24)
 _ATTEMPTS = 5
@@ -136,20 +140,34 @@ def _keep(snapshot: Snapshot) -> None:
     _cache.snapshot, _cache.checked = snapshot, time.monotonic()
 
 
-async def snapshot(*, fresh: bool = False) -> Snapshot:
-    """The configuration as stored at most :data:`CHECK_SECONDS` ago (``fresh``: as stored now).
+def _young(cached: Snapshot | None, limit: float) -> bool:
+    return cached is not None and time.monotonic() - _cache.checked < limit
 
-    When Storage can't be read, the last snapshot this worker had is used (and logged).
+
+async def snapshot(*, fresh: bool = False) -> Snapshot:
+    """The configuration as stored moments ago (``fresh``: as stored now).
+
+    A copy younger than :data:`CHECK_SECONDS` is used as it is; one younger than
+    :data:`MAX_AGE_SECONDS` too, while a re-read starts beside the request (so a busy worker reads
+    the record off the request path); an older one (an idle worker) is re-read first. When Storage
+    can't be read, the last copy this worker had is used (and logged).
     """
     cached = _cache.snapshot
-    if not fresh and cached is not None and time.monotonic() - _cache.checked < CHECK_SECONDS:
+    if not fresh and _young(cached, CHECK_SECONDS) and cached is not None:
         return cached
+    if not fresh and _young(cached, MAX_AGE_SECONDS) and cached is not None:
+        _reread_soon()
+        return cached
+    return await _reread(fresh=fresh)
+
+
+async def _reread(*, fresh: bool) -> Snapshot:
     if _cache.lock is None:
         _cache.lock = asyncio.Lock()
     async with _cache.lock:
         cached = _cache.snapshot
-        if not fresh and cached is not None and time.monotonic() - _cache.checked < CHECK_SECONDS:
-            return cached
+        if not fresh and _young(cached, CHECK_SECONDS) and cached is not None:
+            return cached  # another request read it meanwhile
         try:
             stored = await RuntimeConfigRepository().read()
         except StorageUnavailable:
@@ -162,6 +180,24 @@ async def snapshot(*, fresh: bool = False) -> Snapshot:
         _keep(result)
         _copy_left_behind(stored)
         return result
+
+
+_rereading: set[asyncio.Task[Snapshot]] = set()
+
+
+def _reread_soon() -> None:
+    """Re-read the record beside the request (one at a time), in a context of its own: not the request's work."""
+    if _rereading:
+        return
+    task = asyncio.create_task(_reread(fresh=False), context=contextvars.Context())
+    _rereading.add(task)
+    task.add_done_callback(_reread_done)
+
+
+def _reread_done(task: asyncio.Task[Snapshot]) -> None:
+    _rereading.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("configuration re-read failed: %r", task.exception())
 
 
 async def current() -> RuntimeConfig:
