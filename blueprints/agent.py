@@ -60,7 +60,7 @@ async def agent_negotiate(req: func.HttpRequest) -> func.HttpResponse:
     if not await realtime.add_user_to_group(AGENTS_GROUP, agent.oid):
         # Without the group the console would look live yet miss every queue change: let it poll.
         raise Problem(503, "Real-time messaging is unreachable; the console polls.", kind="realtime-unavailable")
-    return json_response(realtime.negotiate(agent.oid), headers=NO_STORE)
+    return json_response(await realtime.negotiate_async(agent.oid), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

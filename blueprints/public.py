@@ -260,7 +260,7 @@ async def negotiate(req: func.HttpRequest) -> func.HttpResponse:
         raise Problem(
             503, "Real-time messaging is not configured; poll for messages instead.", kind="realtime-unavailable"
         )
-    return json_response(realtime.negotiate(session_id), headers=NO_STORE)
+    return json_response(await realtime.negotiate_async(session_id), headers=NO_STORE)
 
 
 @bp.route(route="{*path}", auth_level=func.AuthLevel.ANONYMOUS)

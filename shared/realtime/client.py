@@ -3,6 +3,12 @@
 The client gets ``{url, accessToken}`` from our negotiate function and connects to the service;
 the app pushes through the data-plane REST API, each request signed with its own short JWT.
 https://github.com/Azure/azure-signalr/blob/dev/docs/rest-api.md
+
+Without a connection string, ``AzureSignalRConnectionString__serviceUri`` (the Functions
+extension's identity-based setting) makes the app sign in with its managed identity instead, so
+the service can keep local (key) auth off: REST calls carry a Microsoft Entra token for
+``https://signalr.azure.com`` (the SignalR Service Owner role), and clients' tokens come from the
+service's ``:generateToken`` API.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ class RealtimeSettings(BaseSettings):
     )
     hub: str = Field(default=DEFAULT_HUB, validation_alias="SIGNALR_HUB")
     timeout_seconds: float = Field(default=3.0, validation_alias="SIGNALR_TIMEOUT_SECONDS")
+    # Keyless: the service's URI, and the managed identity that signs in (empty: system-assigned).
+    service_uri: str = Field(default="", validation_alias="AzureSignalRConnectionString__serviceUri")
+    identity_client_id: str = Field(
+        default="", validation_alias=AliasChoices("AzureSignalRConnectionString__clientId", "AZURE_CLIENT_ID")
+    )
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,13 @@ class ConnectionInfo:
     port: int
     client_base: str
     server_base: str
+    # No access key: sign in with the managed identity (this user-assigned one, or the system-assigned one).
+    identity_client_id: str = ""
+
+    @property
+    def keyless(self) -> bool:
+        """True when requests carry Microsoft Entra tokens instead of tokens signed with the access key."""
+        return not self.access_key
 
     def __repr__(self) -> str:
         # The access key signs every token: keep it out of reprs, tracebacks and logs.
@@ -138,6 +156,20 @@ def _token(info: ConnectionInfo, audience: str, ttl: float, claims: dict[str, An
     return jwt.encode(payload, info.access_key.encode("utf-8"), algorithm="HS256")
 
 
+# Entra ID tokens for the service's data plane; :generateToken is in its REST API 2023-07-01.
+ENTRA_RESOURCE = "https://signalr.azure.com"
+GENERATE_TOKEN_API_VERSION = "2023-07-01"
+
+
+def service_info(service_uri: str, identity_client_id: str = "") -> ConnectionInfo:
+    """The keyless ``ConnectionInfo`` of ``AzureSignalRConnectionString__serviceUri``; ``ValueError`` when bad."""
+    endpoint = _checked_url("serviceUri", service_uri.strip())
+    scheme = urlsplit(endpoint).scheme
+    port = urlsplit(endpoint).port or _DEFAULT_PORTS[scheme]
+    base = _with_port(endpoint, port)
+    return ConnectionInfo(endpoint, "", port, base, base, identity_client_id.strip())
+
+
 def client_url(info: ConnectionInfo, hub: str) -> str:
     """Where a client connects for ``hub``; also the negotiate token's audience."""
     return f"{info.client_base}/client/?hub={quote(hub.lower(), safe='')}"
@@ -157,6 +189,8 @@ def negotiate(
         hub = hub or client.hub
     if info is None:
         raise RuntimeError("SignalR is not configured (SIGNALR_CONNECTION_STRING is empty)")
+    if info.keyless:
+        raise RuntimeError("a keyless SignalR connection negotiates through the service: use negotiate_async")
     url = client_url(info, hub)
     # Emit both user claims: the SDK and emulator read asrs.s.uid, the docs name nameid.
     token = _token(info, url, ttl, {"asrs.s.uid": user_id, "nameid": user_id})
@@ -195,6 +229,23 @@ class RealtimeClient:
     def negotiate(self, user_id: str, ttl: float = NEGOTIATE_TTL_SECONDS) -> dict[str, str]:
         """The ``{url, accessToken}`` for ``user_id`` on this client's hub."""
         return negotiate(user_id, self.hub, ttl, info=self.info)
+
+    async def negotiate_async(self, user_id: str, ttl: float = NEGOTIATE_TTL_SECONDS) -> dict[str, str]:
+        """Like :meth:`negotiate`; a keyless connection asks the service for the client's token.
+
+        A 503 ``realtime-unavailable`` problem when the service gives none (the client polls instead).
+        """
+        if self.info is None or not self.info.keyless:
+            return self.negotiate(user_id, ttl)
+        params = {"userId": user_id, "minutesToExpire": str(max(1, int(ttl // 60))),
+                  "api-version": GENERATE_TOKEN_API_VERSION}  # fmt: skip
+        answer = await self._request("POST", f"{self._hub_base('/api/hubs')}/:generateToken", None, params)
+        token = answer.json().get("token") if answer is not None and answer.is_success else None
+        if not isinstance(token, str) or not token:
+            from shared.errors import Problem
+
+            raise Problem(503, "Real-time messaging is unreachable; poll for messages.", kind="realtime-unavailable")
+        return {"url": client_url(self.info, self.hub), "accessToken": token}
 
     async def send_to_user(self, user: str, target: str, args: list[Any]) -> bool:
         """Invoke ``target`` on every connection of ``user``."""
@@ -238,11 +289,41 @@ class RealtimeClient:
         if self.info is None:
             log.debug("SignalR is not configured; %s %s skipped", method, path or "broadcast")
             return False
+        url = self._hub_base("/api/v1/hubs")
+        url = f"{url}/{path}" if path else url
+        response = await self._request(method, url, body, params)
+        if response is None:
+            return False
+        if not response.is_success:
+            log.warning("SignalR %s %s answered %s", method, path or "broadcast", response.status_code)
+            return False
+        return True
+
+    def _hub_base(self, prefix: str) -> str:
+        assert self.info is not None
+        return f"{self.info.server_base}{prefix}/{quote(self.hub, safe='')}"
+
+    async def _authorization(self, url: str) -> str:
+        assert self.info is not None
+        if not self.info.keyless:
+            return f"Bearer {rest_token(self.info, url)}"
+        from shared.identity import managed_identity
+
+        return f"Bearer {await managed_identity.get_token(ENTRA_RESOURCE, client_id=self.info.identity_client_id)}"
+
+    async def _request(
+        self, method: str, url: str, body: dict[str, Any] | None, params: dict[str, str] | None
+    ) -> httpx.Response | None:
+        """The service's answer, or None when it (or the identity) could not be reached."""
         import httpx
 
-        url = f"{self.info.server_base}/api/v1/hubs/{quote(self.hub, safe='')}"
-        url = f"{url}/{path}" if path else url
-        headers = {"Authorization": f"Bearer {rest_token(self.info, url)}"}
+        from shared.identity.managed_identity import ManagedIdentityUnavailable
+
+        try:
+            headers = {"Authorization": await self._authorization(url)}
+        except ManagedIdentityUnavailable as exc:
+            log.warning("SignalR %s skipped: %s", method, exc)
+            return None
         loop = asyncio.get_running_loop()
         if self._http is None or self._loop is not loop:
             # Pooled connections belong to one event loop: build on first use, and again if the loop changed.
@@ -250,14 +331,10 @@ class RealtimeClient:
             self._http = httpx.AsyncClient(timeout=timeout, transport=self._transport)
             self._loop = loop
         try:
-            response = await self._http.request(method, url, json=body, params=params, headers=headers)
+            return await self._http.request(method, url, json=body, params=params, headers=headers)
         except httpx.HTTPError as exc:
-            log.warning("SignalR %s %s failed: %s", method, path or "broadcast", type(exc).__name__)
-            return False
-        if not response.is_success:
-            log.warning("SignalR %s %s answered %s", method, path or "broadcast", response.status_code)
-            return False
-        return True
+            log.warning("SignalR %s %s failed: %s", method, url.rsplit("/", 1)[-1], type(exc).__name__)
+            return None
 
 
 def _segment(value: str) -> str:
@@ -266,8 +343,11 @@ def _segment(value: str) -> str:
 
 
 def make_realtime(*, settings: RealtimeSettings) -> RealtimeClient:
-    """Build the client; disabled when no connection string is set, ``ValueError`` when it is malformed."""
+    """Build the client; disabled when neither a connection string nor a service URI is set, ``ValueError``
+    when malformed. A connection string wins over the keyless service URI."""
     info = parse_connection_string(settings.connection_string) if settings.connection_string else None
+    if info is None and settings.service_uri:
+        info = service_info(settings.service_uri, settings.identity_client_id)
     return RealtimeClient(info, settings.hub, timeout=settings.timeout_seconds)
 
 
