@@ -9,7 +9,7 @@
 4. Push the change to the visitor and agents right away (latency matters), answer, and put a
    notice on the outbox queue beside the answer; the queue trigger applies the rows (and pushes
    again only if this push failed). A notice that never makes it is re-sent by the repair timer.
-Nothing derived (orderings, rollups, search, audit, seats) is written inside the request.
+Nothing derived (orderings, rollups, search, audit, seats, content gaps) is written inside the request.
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ async def _commit(decision: Decision, record: Replay | None, actor: str, now: da
     before, after = decision.before, decision.after
     after.version = before.version + 1
     rows = consequences(
-        before, after, decision.messages, usage=decision.usage, notes=decision.notes, actor=actor, now=now,
-        correlation=correlation_id(),
+        before, after, decision.messages, usage=decision.usage, gap=decision.gap, notes=decision.notes,
+        actor=actor, now=now, correlation=correlation_id(),
     )  # fmt: skip
     await ChatRepository().commit(after, decision.messages, record, rows)
     pushed = await _push(decision)

@@ -22,6 +22,11 @@ IdleExpired        closed if    closed if idle    closed if idle  unchanged
                    idle
 =================  ===========  ================  ==============  ===========
 
+A decision may also name a **content gap**: the visitor's question when the bot's answer says the
+knowledge did not cover it, or the visitor's previous question when they ask for a person (not when
+a guard hands off: that is about the bot being off, not about the knowledge). It is recorded from
+the outbox.
+
 "Guard tripped" is the kill switch (the bot is turned off) or the cost guard (a cap on AI calls or
 cost is reached): the visitor is handed to a person instead of the bot being called, and the
 decision carries a note (``guard:<reason>``) for the audit log, as a failed bot answer does
@@ -38,6 +43,8 @@ from typing import Any
 
 from shared.conversations import texts
 from shared.conversations.models import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, Message, Session, minute_of
+
+HANDOFF_GAP = "handoff"  # the reason of a gap recorded because the visitor asked for a person
 
 
 class Outcome(enum.Enum):
@@ -88,6 +95,8 @@ class BotAnswer:
     completion_tokens: int = 0
     cost_micro_usd: int = 0
     latency_ms: int = 0
+    citations: tuple[dict[str, str | None], ...] = ()  # {"sourceId", "title", "url"} of the sources used
+    gap: str = ""  # why the knowledge did not answer the question ("" when it did)
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,14 @@ Command = (
 
 
 @dataclass(frozen=True)
+class Gap:
+    """A visitor question the knowledge did not answer, and why."""
+
+    question: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Note:
     """An event the audit log records with the commit (a status change is recorded without one)."""
 
@@ -169,7 +186,7 @@ class Note:
 
 @dataclass
 class Decision:
-    """The outcome of a command: the session after it, the messages it adds, usage to count."""
+    """The outcome of a command: the session after it, the messages it adds, usage to count, a gap."""
 
     outcome: Outcome
     before: Session
@@ -177,6 +194,7 @@ class Decision:
     messages: list[Message] = field(default_factory=list)
     refusal: Refusal | None = None
     usage: dict[str, int] = field(default_factory=dict)
+    gap: Gap | None = None
     notes: list[Note] = field(default_factory=list)
 
     @property
@@ -213,6 +231,7 @@ class _Draft:
         self.now = now
         self.messages: list[Message] = []
         self.usage: dict[str, int] = {}
+        self.gap: Gap | None = None
         self.notes: list[Note] = []
 
     def add(self, sender: str, text: str, **extra: Any) -> Message:
@@ -239,11 +258,19 @@ class _Draft:
         session.status = to
 
     def done(self, outcome: Outcome) -> Decision:
-        return Decision(outcome, self.before, self.after, self.messages, usage=self.usage, notes=self.notes)
+        return Decision(
+            outcome, self.before, self.after, self.messages, usage=self.usage, gap=self.gap, notes=self.notes
+        )
 
     def note(self, event: str, **details: str) -> None:
         """Something for the audit log besides a status change (``guard:<reason>``, ``bot:failed``)."""
         self.notes.append(Note(event, details))
+
+    def handed_off(self) -> None:
+        """The visitor asked for a person: their previous question (if any) is a gap."""
+        previous = next((text for sender, text in reversed(self.before.recent) if sender == "visitor"), "")
+        if previous.strip():
+            self.gap = Gap(previous, HANDOFF_GAP)
 
     def refuse(self, status: int, kind: str, detail: str, **extras: Any) -> Decision:
         refusal = Refusal(status, kind, detail, extras)
@@ -276,6 +303,8 @@ def _visitor_message(draft: _Draft, command: VisitorMessage) -> Decision:
     if command.wants_person or command.guard:
         if command.guard:
             draft.note(f"guard:{command.guard}")
+        else:
+            draft.handed_off()
         draft.add("visitor", command.text)
         draft.move(HUMAN_REQUESTED)
         draft.add("bot", texts.GUARD_TEXT.get(command.guard or "", texts.HANDOFF_TEXT))
@@ -315,10 +344,14 @@ def _bot_answered(draft: _Draft, command: BotAnswered) -> Decision:
         "bot", answer.text, model=answer.model, provider=answer.provider,
         prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
         cost_micro_usd=answer.cost_micro_usd, latency_ms=answer.latency_ms,
+        citations=[dict(citation) for citation in answer.citations],
     )  # fmt: skip
     if answer.wants_person:
+        draft.handed_off()
         draft.move(HUMAN_REQUESTED)
         return draft.done(Outcome.HANDED_OFF)
+    if answer.gap:
+        draft.gap = Gap(command.text, answer.gap)
     return draft.done(Outcome.REPLIED)
 
 
@@ -328,6 +361,7 @@ def _ask_for_person(draft: _Draft, _: AskForPerson) -> Decision:
         return _closed(draft)
     if status in (HUMAN_REQUESTED, CLAIMED):
         return draft.done(Outcome.UNCHANGED)
+    draft.handed_off()
     draft.move(HUMAN_REQUESTED)
     draft.add("bot", texts.HANDOFF_TEXT)
     return draft.done(Outcome.HANDED_OFF)

@@ -112,6 +112,8 @@ class Message:
     completion_tokens: int = 0
     cost_micro_usd: int = 0
     latency_ms: int = 0
+    # A bot answer's sources: {"sourceId", "title", "url"} (url http(s) or None), in order of use.
+    citations: list[dict[str, str | None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.message_id:
@@ -128,6 +130,8 @@ class Message:
         }
         if self.agent_name:
             body["agentName"] = self.agent_name
+        if self.sender == "bot":
+            body["citations"] = [dict(citation) for citation in self.citations]
         return body
 
     def transcript(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The visitor's side of a conversation: widget sessions, chat turns, asking for a person, history.
 
-A turn is decided by the state machine: in ``open`` the bot answers (the LLM is asked between
-loading the session and committing, so nothing is held open meanwhile); while a person is
+A turn is decided by the state machine: in ``open`` the bot answers from the knowledge excerpts
+found for the question, citing the sources it used (the knowledge is searched and the LLM asked
+between loading the session and committing, so nothing is held open meanwhile); while a person is
 requested or an agent owns the session the message is stored and answered 202 with no bot reply.
 Every write goes through :mod:`shared.conversations.commit`.
 """
@@ -29,7 +30,7 @@ from shared.conversations.machine import (
 from shared.conversations.models import CLOSED, HUMAN_REQUESTED, OPEN, Session
 from shared.errors import Problem
 from shared.identity.visitor_tokens import issue, verify
-from shared.llm import BotReply, ChatTurn, asks_for_human, cost_micro_usd, get_llm_settings, get_provider
+from shared.llm import BotReply, ChatTurn, asks_for_human, cost_micro_usd, get_llm_settings, get_provider, ground
 from shared.ops.bootstrap import ensure_bootstrapped
 from shared.realtime import events
 from shared.storage.chats import ChatRepository, Loaded
@@ -172,6 +173,7 @@ def _answer(reply: BotReply) -> BotAnswer:
         text=reply.text, wants_person=reply.wants_human, failed=reply.failed, model=reply.model,
         provider=reply.provider, prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
         cost_micro_usd=cost, latency_ms=reply.latency_ms,
+        citations=tuple(citation.public() for citation in reply.citations), gap=reply.gap,
     )  # fmt: skip
 
 
@@ -200,7 +202,8 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
         if not result.asks_bot:
             return result
         assert result.decision is not None
-        reply = await get_provider().reply(_history(result.decision.before), text)
+        history = _history(result.decision.before)
+        reply = await get_provider().reply(history, text, await ground(history, text))
         command = _bot_answered(text, reply)
         guards.count_call(command.answer.cost_micro_usd)
         return await execute(session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded)
@@ -215,7 +218,8 @@ async def stream_message(session_id: str, text: str, request: RequestKey | None)
     if result.asks_bot:
         assert result.decision is not None
         started = time.perf_counter()
-        stream = get_provider().stream(_history(result.decision.before), text)
+        history = _history(result.decision.before)
+        stream = get_provider().stream(history, text, await ground(history, text))
         async for delta in stream:
             yield {"type": "delta", "text": delta}
         reply = stream.reply if hasattr(stream, "reply") else None

@@ -1,8 +1,9 @@
-"""The offline provider: answers from the knowledge base by keyword relevance, with no key and no network.
+"""The offline provider: answers extractively from the best knowledge excerpt, with no key and no network.
 
-It answers when one passage clearly covers the question, shares a passage with a caveat when
-the match is partial, and otherwise says it doesn't know and offers a person. It never invents
-text: every answer is a passage of the configured knowledge. It costs nothing (0 tokens).
+It answers with the excerpt that covers the question best when its coverage reaches
+``KNOWLEDGE_MIN_SCORE`` (see :mod:`shared.llm.grounding`), citing its source; otherwise it says it
+doesn't know and offers a person (and the question counts as a content gap). It never invents
+text: every answer is an excerpt of the knowledge. It costs nothing (0 tokens).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from collections.abc import AsyncGenerator, Sequence
 
 from shared.llm import replies
 from shared.llm._text import words
+from shared.llm.grounding import Excerpt, Grounding, citations
 from shared.llm.handoff import asks_for_human
-from shared.llm.knowledge import KnowledgeBase, ScoredPassage
-from shared.llm.types import BotReply, ChatTurn, ReplyStream
+from shared.llm.types import NO_MATCH, BotReply, ChatTurn, Citation, ReplyStream
 
 MODEL = "offline"
-ANSWER_SCORE = 0.5  # at least half of the question's (IDF-weighted) words are in the passage
-MAYBE_SCORE = 0.15  # some overlap: share it, but say it may not answer the question
+SECOND_SHARE = 0.9  # a second excerpt nearly as good as the best (same topic, other wording) is added
 
 _GREETING_WORDS = {"hi", "hello", "hey", "hiya", "howdy", "greetings", "bonjour", "salut", "hallo", "hola", "yo"}
 _GREETING_FILLER = {"good", "morning", "afternoon", "evening", "there", "buenos", "dias", "guten", "tag", "all", "team"}
@@ -32,49 +32,52 @@ def _only(text: str, key: set[str], filler: set[str]) -> bool:
     return bool(found & key) and found <= key | filler
 
 
-def compose_answer(question: str, found: Sequence[ScoredPassage]) -> str:
-    """The offline bot's text for ``question`` given the passages ranked for it (pure)."""
+def small_talk(question: str) -> str | None:
+    """The reply to a greeting or a thank-you that asks nothing else; None for anything else."""
     if _only(question, _GREETING_WORDS, _GREETING_FILLER):
         return replies.GREETING
     if _only(question, _THANKS_WORDS, _THANKS_FILLER):
         return replies.THANKS
-    if not found or found[0].score < MAYBE_SCORE:
-        return replies.DONT_KNOW
-    best = found[0]
-    if best.score < ANSWER_SCORE:
-        return (
-            "I'm not sure this answers your question, but here is what I found:\n\n"
-            f"{best.passage.text}\n\nIf that doesn't help, I can connect you with a person from our team."
-        )
-    # A second passage nearly as relevant (same topic, other wording) is worth adding.
-    extra = [s.passage.text for s in found[1:2] if s.score >= max(ANSWER_SCORE, 0.9 * best.score)]
-    return "\n\n".join([best.passage.text, *extra])
+    return None
+
+
+def compose_answer(question: str, grounding: Grounding) -> tuple[str, list[Citation], str]:
+    """The offline bot's text, citations and gap reason for ``question`` (pure)."""
+    chatter = small_talk(question)
+    if chatter is not None:
+        return chatter, [], ""
+    best = grounding.best
+    if best is None or not grounding.grounded:
+        return replies.DONT_KNOW, [], NO_MATCH
+    used: list[Excerpt] = [best]
+    floor = max(grounding.min_score, SECOND_SHARE * best.score)
+    used += [e for e in grounding.excerpts if e is not best and e.score >= floor and e.answer != best.answer][:1]
+    return "\n\n".join(excerpt.answer for excerpt in used), citations(used), ""
 
 
 class OfflineProvider:
-    """Answers from ``knowledge`` without any network call."""
+    """Answers from the grounding excerpts without any network call."""
 
     name = "offline"
     model = MODEL
 
-    def __init__(self, knowledge: KnowledgeBase) -> None:
-        self.knowledge = knowledge
-
-    async def reply(self, history: Sequence[ChatTurn], question: str) -> BotReply:  # noqa: ARG002
-        """Answer ``question`` from the knowledge (keyword answers don't depend on earlier turns)."""
+    async def reply(self, history: Sequence[ChatTurn], question: str, grounding: Grounding) -> BotReply:  # noqa: ARG002
+        """Answer ``question`` from the best excerpt (extractive answers don't depend on earlier turns)."""
         started = time.perf_counter()
         if asks_for_human(question):
             return replies.handoff_reply(self.name, MODEL)
-        text = compose_answer(question, self.knowledge.top_passages(question, k=2))
+        text, cited, gap = compose_answer(question, grounding)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        return BotReply(text, model=MODEL, latency_ms=latency_ms, provider=self.name)
+        return BotReply(text, model=MODEL, latency_ms=latency_ms, provider=self.name, citations=cited, gap=gap)
 
-    def stream(self, history: Sequence[ChatTurn], question: str) -> ReplyStream:
+    def stream(self, history: Sequence[ChatTurn], question: str, grounding: Grounding) -> ReplyStream:
         """The same answer as :meth:`reply`, in a few word-group deltas."""
-        return ReplyStream(self._stream(history, question))
+        return ReplyStream(self._stream(history, question, grounding))
 
-    async def _stream(self, history: Sequence[ChatTurn], question: str) -> AsyncGenerator[str | BotReply, None]:
-        reply = await self.reply(history, question)
+    async def _stream(
+        self, history: Sequence[ChatTurn], question: str, grounding: Grounding
+    ) -> AsyncGenerator[str | BotReply, None]:
+        reply = await self.reply(history, question, grounding)
         pieces = re.findall(r"\S+\s*", reply.text)
         leading = reply.text[: len(reply.text) - len(reply.text.lstrip())]
         if leading:

@@ -6,6 +6,10 @@ honours ``Retry-After``/``retry-after-ms`` (openai ``_base_client._should_retry`
 ``_calculate_retry_timeout``); ``LLM_MAX_RETRIES`` bounds the attempts and ``LLM_DEADLINE_SECONDS``
 the whole turn. Whatever goes wrong, the caller gets a :class:`BotReply` (``failed=True``,
 apologising and offering a person), never an exception: the visitor's message is stored either way.
+
+The prompt carries the grounding excerpts numbered ``[1]``, ``[2]``...; the markers the model puts
+in its reply say which sources it used (see :mod:`shared.llm.markers`) and are removed from the
+text the visitor reads, as it streams too.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from shared.llm import replies
+from shared.llm.grounding import Grounding
 from shared.llm.handoff import asks_for_human
-from shared.llm.knowledge import KnowledgeBase, Passage
+from shared.llm.markers import NO_ANSWER, MarkerFilter, cited_numbers, says_no_answer, strip_markers
 from shared.llm.settings import OPENAI_DEFAULT_BASE_URL, LlmSettings
-from shared.llm.types import BotReply, ChatTurn, ReplyStream
+from shared.llm.types import UNANSWERED, BotReply, ChatTurn, Citation, ReplyStream
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -28,53 +33,67 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Flavour = Literal["openai", "azure"]
-GROUNDING_PASSAGES = 4
-GROUNDING_MIN_SCORE = 0.1
+EXCERPT_MAX_CHARS = 1500
 GROUNDING_MAX_CHARS = 6000
 # Models that take max_completion_tokens and refuse a temperature (the reasoning families).
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
+INSTRUCTIONS = (
+    "Answer only from the numbered excerpts of the company's knowledge below. Put the number of "
+    "each excerpt you use in square brackets right after what it supports, like [1] or [2][3]. "
+    "Reply in the language of the visitor's last message. If the excerpts do not answer the "
+    "question, do not guess: say that you don't know, offer to connect the visitor with a person "
+    f"from the team, and end your reply with {NO_ANSWER}."
+)
+NOTHING_FOUND = (
+    "Nothing in the knowledge base matches this question. Unless the visitor is only greeting or "
+    "thanking you, say that you don't know, offer to connect them with a person from the team, and "
+    f"end your reply with {NO_ANSWER}. Reply in the language of the visitor's last message."
+)
 
-def grounding(knowledge: KnowledgeBase, history: Sequence[ChatTurn], question: str) -> str:
-    """The knowledge passages relevant to ``question`` as a system-prompt section."""
-    found: list[Passage] = [
-        s.passage for s in knowledge.top_passages(question, GROUNDING_PASSAGES, min_score=GROUNDING_MIN_SCORE)
-    ]
-    # A follow-up ("and to Canada?") is about the previous question too.
-    previous = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
-    if previous:
-        for scored in knowledge.top_passages(previous, 1, min_score=0.3):
-            if scored.passage not in found:
-                found.append(scored.passage)
-    if not found:
-        return (
-            "Company knowledge: nothing in the knowledge base matches this question. Say that you "
-            "don't know and offer to connect the visitor with a person from the team."
-        )
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def grounding_section(grounding: Grounding) -> str:
+    """The numbered excerpts and how to use them, as a system-prompt section."""
+    if not grounding.excerpts:
+        return NOTHING_FOUND
     sections: list[str] = []
     size = 0
-    for passage in found:
-        text = passage.render()
+    for number, excerpt in enumerate(grounding.excerpts, start=1):
+        where = " > ".join([excerpt.title, *excerpt.headings]) if excerpt.title else " > ".join(excerpt.headings)
+        text = (
+            f"[{number}] {where}\n{_clip(excerpt.text, EXCERPT_MAX_CHARS)}" if where else f"[{number}] {excerpt.text}"
+        )
         if sections and size + len(text) > GROUNDING_MAX_CHARS:
             break
         sections.append(text)
         size += len(text)
-    return "Company knowledge (answer from this only):\n\n" + "\n\n---\n\n".join(sections)
+    return f"{INSTRUCTIONS}\n\nExcerpts:\n\n" + "\n\n".join(sections)
 
 
 def build_messages(
-    settings: LlmSettings, knowledge: KnowledgeBase, history: Sequence[ChatTurn], question: str
+    settings: LlmSettings, grounding: Grounding, history: Sequence[ChatTurn], question: str
 ) -> list[dict[str, str]]:
-    """System prompt with grounding, the last ``LLM_HISTORY_TURNS`` turns, then the question."""
+    """System prompt with the numbered excerpts, the last ``LLM_HISTORY_TURNS`` turns, then the question."""
     turns = [turn for turn in history if turn.role in ("user", "assistant") and turn.content.strip()]
     # Bounded history bounds the prompt tokens of a long conversation.
     turns = turns[-settings.history_turns :] if settings.history_turns else []
-    system = f"{settings.system_prompt.strip()}\n\n{grounding(knowledge, turns, question)}"
+    system = f"{settings.system_prompt.strip()}\n\n{grounding_section(grounding)}"
     return [
         {"role": "system", "content": system},
         *({"role": turn.role, "content": turn.content} for turn in turns),
         {"role": "user", "content": question},
     ]
+
+
+def read_markers(raw: str, grounding: Grounding) -> tuple[list[Citation], str]:
+    """The citations the reply's markers name, and its gap reason (the model said it doesn't know)."""
+    if says_no_answer(raw):
+        return [], UNANSWERED
+    return grounding.cited(cited_numbers(raw)), ""
 
 
 async def _close_quietly(stream: Any) -> None:
@@ -101,13 +120,11 @@ class OpenAIProvider:
         self,
         *,
         settings: LlmSettings,
-        knowledge: KnowledgeBase,
         flavour: Flavour = "openai",
         http_client: Any = None,
         base_url: str | None = None,
     ) -> None:
         self.settings = settings
-        self.knowledge = knowledge
         self.name: str = flavour
         self.model = settings.model
         # Azure routes by deployment name; the model name is only the default deployment.
@@ -172,12 +189,12 @@ class OpenAIProvider:
             exc_info=not expected and not isinstance(exc, TimeoutError),
         )
 
-    async def reply(self, history: Sequence[ChatTurn], question: str) -> BotReply:
-        """One non-streaming answer with its usage; a graceful failed reply on any error."""
+    async def reply(self, history: Sequence[ChatTurn], question: str, grounding: Grounding) -> BotReply:
+        """One non-streaming answer with its usage and citations; a graceful failed reply on any error."""
         started = time.perf_counter()
         if asks_for_human(question):
             return replies.handoff_reply(self.name, self.model)
-        messages = build_messages(self.settings, self.knowledge, history, question)
+        messages = build_messages(self.settings, grounding, history, question)
         try:
             async with asyncio.timeout(self.settings.deadline_seconds):
                 completion = await self.client().chat.completions.create(**self._params(messages))
@@ -185,34 +202,42 @@ class OpenAIProvider:
             self._log_failure(exc, started)
             return replies.unavailable_reply(self.name, self.model, self._elapsed_ms(started))
         choice = completion.choices[0] if completion.choices else None
-        text = ((choice.message.content if choice else None) or "").strip()
+        raw = (choice.message.content if choice else None) or ""
+        text = strip_markers(raw)
         if not text:  # e.g. finish_reason "content_filter"
             text = replies.EMPTY
+        cited, gap = read_markers(raw, grounding)
         usage = completion.usage
         return BotReply(
             text,
             prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt(messages),
-            completion_tokens=usage.completion_tokens if usage else estimate_tokens(text),
+            completion_tokens=usage.completion_tokens if usage else estimate_tokens(raw),
             model=completion.model or self.model,
             latency_ms=self._elapsed_ms(started),
             provider=self.name,
             usage_estimated=usage is None,
+            citations=cited,
+            gap=gap,
         )
 
-    def stream(self, history: Sequence[ChatTurn], question: str) -> ReplyStream:
-        """The answer as text deltas; the stream's ``reply`` carries usage once it is exhausted."""
-        return ReplyStream(self._stream(history, question))
+    def stream(self, history: Sequence[ChatTurn], question: str, grounding: Grounding) -> ReplyStream:
+        """The answer as text deltas (markers removed); the stream's ``reply`` carries usage and citations."""
+        return ReplyStream(self._stream(history, question, grounding))
 
-    async def _stream(self, history: Sequence[ChatTurn], question: str) -> AsyncGenerator[str | BotReply, None]:
+    async def _stream(
+        self, history: Sequence[ChatTurn], question: str, grounding: Grounding
+    ) -> AsyncGenerator[str | BotReply, None]:
         started = time.perf_counter()
         if asks_for_human(question):
             handoff = replies.handoff_reply(self.name, self.model)
             yield handoff.text
             yield handoff
             return
-        messages = build_messages(self.settings, self.knowledge, history, question)
+        messages = build_messages(self.settings, grounding, history, question)
         deadline = asyncio.get_running_loop().time() + self.settings.deadline_seconds
-        parts: list[str] = []
+        parts: list[str] = []  # what the model sent, markers included
+        shown: list[str] = []  # what the visitor saw
+        cleaner = MarkerFilter()
         usage: Any = None
         model = self.model
         failure: Exception | None = None
@@ -236,16 +261,22 @@ class OpenAIProvider:
                     delta = choice.delta.content if choice.delta else None
                     if delta:
                         parts.append(delta)
-                        yield delta
+                        visible = cleaner.feed(delta)
+                        if visible:
+                            shown.append(visible)
+                            yield visible
         except Exception as exc:  # the visitor gets an apology, never a 500
             failure = exc
         finally:
             if stream is not None:
                 await _close_quietly(stream)
-        text = "".join(parts)
+        if rest := cleaner.flush():
+            shown.append(rest)
+            yield rest
+        raw, text = "".join(parts), "".join(shown)
         if failure is not None:
             self._log_failure(failure, started)
-            if not parts:
+            if not text:
                 yield replies.UNAVAILABLE
                 yield replies.unavailable_reply(self.name, self.model, self._elapsed_ms(started))
                 return
@@ -254,15 +285,18 @@ class OpenAIProvider:
         elif not text.strip():
             text = replies.EMPTY
             yield text
+        cited, gap = read_markers(raw, grounding)
         yield BotReply(
             text,
             prompt_tokens=usage.prompt_tokens if usage else _estimate_prompt(messages),
-            completion_tokens=usage.completion_tokens if usage else estimate_tokens("".join(parts)),
+            completion_tokens=usage.completion_tokens if usage else estimate_tokens(raw),
             model=model,
             latency_ms=self._elapsed_ms(started),
             provider=self.name,
             failed=failure is not None,
             usage_estimated=usage is None,
+            citations=cited,
+            gap=gap,
         )
 
     async def aclose(self) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from shared.llm.knowledge import KnowledgeBase, get_knowledge, load_knowledge
+from shared.llm.grounding import Grounding
 from shared.llm.offline import OfflineProvider
 from shared.llm.openai_provider import OpenAIProvider
 from shared.llm.settings import PROVIDERS, LlmSettings, get_llm_settings
@@ -23,11 +23,11 @@ class Provider(Protocol):
     name: str
     model: str
 
-    async def reply(self, history: Sequence[ChatTurn], question: str) -> BotReply:
-        """Answer ``question`` given the earlier turns; never raises for an LLM outage."""
+    async def reply(self, history: Sequence[ChatTurn], question: str, grounding: Grounding) -> BotReply:
+        """Answer ``question`` from the grounding excerpts, given the earlier turns; never raises for an LLM outage."""
         ...
 
-    def stream(self, history: Sequence[ChatTurn], question: str) -> ReplyStream:
+    def stream(self, history: Sequence[ChatTurn], question: str, grounding: Grounding) -> ReplyStream:
         """Answer as text deltas; ``ReplyStream.reply`` is set once exhausted."""
         ...
 
@@ -45,19 +45,20 @@ def _check_url(name: str, value: str) -> None:
 def make_provider(
     *,
     settings: LlmSettings,
-    knowledge: KnowledgeBase | None = None,
     http_client: Any = None,
 ) -> Provider:
-    """The provider the settings choose; ValueError when they are incomplete or malformed."""
+    """The provider the settings choose; ValueError when they are incomplete or malformed.
+
+    Providers hold no knowledge: each turn passes the excerpts to answer from (:mod:`shared.llm.grounding`).
+    """
     chosen = settings.provider.strip().lower()
     if chosen not in PROVIDERS:
         raise ValueError(f"LLM_PROVIDER must be one of {', '.join(PROVIDERS)}, got {settings.provider!r}")
     if settings.prices_error:
         raise ValueError(settings.prices_error)
     kind = settings.resolved_provider
-    knowledge = knowledge if knowledge is not None else load_knowledge(settings)
     if kind == "offline":
-        return OfflineProvider(knowledge)
+        return OfflineProvider()
     if kind == "azure":
         if not settings.azure_openai_endpoint:
             raise ValueError("LLM_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT")
@@ -66,12 +67,12 @@ def make_provider(
             raise ValueError("LLM_PROVIDER=azure needs AZURE_OPENAI_API_KEY")
         if not settings.azure_openai_api_version:
             raise ValueError("LLM_PROVIDER=azure needs AZURE_OPENAI_API_VERSION")
-        return OpenAIProvider(settings=settings, knowledge=knowledge, flavour="azure", http_client=http_client)
+        return OpenAIProvider(settings=settings, flavour="azure", http_client=http_client)
     if not (settings.openai_api_key.get_secret_value() or settings.openai_base_url):
         raise ValueError("LLM_PROVIDER=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for a keyless local server")
     if settings.openai_base_url:
         _check_url("OPENAI_BASE_URL", settings.openai_base_url)
-    return OpenAIProvider(settings=settings, knowledge=knowledge, flavour="openai", http_client=http_client)
+    return OpenAIProvider(settings=settings, flavour="openai", http_client=http_client)
 
 
 @functools.lru_cache(maxsize=1)
@@ -79,10 +80,10 @@ def get_provider() -> Provider:
     """The worker's bot, built once; a misconfigured LLM falls back to the offline bot (logged)."""
     settings = get_llm_settings()
     try:
-        provider = make_provider(settings=settings, knowledge=get_knowledge())
+        provider = make_provider(settings=settings)
     except ValueError as exc:
         # Visitors still get answers from the knowledge base while the admin fixes the setting.
         log.error("LLM settings are invalid (%s); using the offline bot", exc)
-        provider = OfflineProvider(get_knowledge())
+        provider = OfflineProvider()
     log.info("bot provider: %s, model %s", provider.name, provider.model)
     return provider

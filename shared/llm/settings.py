@@ -1,4 +1,4 @@
-"""LLM app settings: which provider, model and prompt, limits, prices and the knowledge text.
+"""LLM app settings: which provider, model and prompt, limits, prices, the knowledge text and grounding.
 
 Strings the bot can survive without (provider name, price table) are checked by
 ``make_provider`` rather than at load time, so a typo in one of them never breaks loading the
@@ -95,6 +95,11 @@ class LlmSettings(BaseSettings):
 
     knowledge_text: str = Field(default="", validation_alias="KNOWLEDGE_TEXT")
     knowledge_file: str = Field(default="", validation_alias="KNOWLEDGE_FILE")
+    # Grounding (shared.llm.grounding): how many excerpts the LLM reads, and how much of a question an
+    # excerpt must cover (the share of its topic words, 0-1) for the offline bot to answer from it.
+    knowledge_top_chunks: int = Field(default=5, ge=1, le=20, validation_alias="KNOWLEDGE_TOP_CHUNKS")
+    knowledge_min_score: float = Field(default=0.6, ge=0, le=1, validation_alias="KNOWLEDGE_MIN_SCORE")
+    gaps_retention_days: int = Field(default=90, ge=1, le=3650, validation_alias="KNOWLEDGE_GAPS_RETENTION_DAYS")
 
     _prices: dict[str, dict[str, float]] = PrivateAttr(default_factory=dict)
     _prices_error: str = PrivateAttr(default="")

@@ -1,10 +1,10 @@
-"""The bot's value types: conversation turns, replies with usage, a reply stream, and cost."""
+"""The bot's value types: conversation turns, replies with usage and citations, a reply stream, and cost."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
@@ -22,6 +22,24 @@ class ChatTurn:
     content: str
 
 
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source an answer used, as the visitor sees it under the message (``url``: http(s) or None)."""
+
+    source_id: str
+    title: str
+    url: str | None = None
+
+    def public(self) -> dict[str, str | None]:
+        """``{"sourceId", "title", "url"}``."""
+        return {"sourceId": self.source_id, "title": self.title, "url": self.url}
+
+
+# Why a question counts as a content gap (the bot could not answer it from the knowledge).
+NO_MATCH = "no-match"  # no excerpt covered the question well enough (the offline bot)
+UNANSWERED = "unanswered"  # the model said the excerpts don't answer it
+
+
 @dataclass(slots=True)
 class BotReply:
     """The bot's answer to one visitor message, with what it cost to produce."""
@@ -36,6 +54,8 @@ class BotReply:
     failed: bool = False
     # True when the endpoint sent no usage and the token counts are a rough estimate.
     usage_estimated: bool = False
+    citations: list[Citation] = field(default_factory=list)  # the sources the answer used
+    gap: str = ""  # NO_MATCH or UNANSWERED when the knowledge did not answer the question
 
 
 class ReplyStream:

@@ -76,6 +76,14 @@ async def take_seat(row: OutboxRow, _: OutboxNotice) -> None:
         await AuditRepository().record(entry)
 
 
+async def record_gap(row: OutboxRow, _: OutboxNotice) -> None:
+    """Note a question the knowledge did not answer (one row per session, question and day: idempotent)."""
+    from shared.knowledge.gaps import record_gap as record
+
+    at = parse_iso(str(row.payload.get("at", ""))) or row.created_at
+    await record(row.session_id, str(row.payload.get("question", "")), str(row.payload.get("reason", "")), at)
+
+
 async def push(row: OutboxRow, notice: OutboxNotice) -> None:
     """Push what the request could not (it pushes first itself; this runs only when that failed)."""
     if row.version <= notice.pushed_upto:

@@ -1,4 +1,4 @@
-"""What follows from a commit, as outbox rows (pure): orderings, rollup, search, audit, seat, push.
+"""What follows from a commit, as outbox rows (pure): orderings, rollup, search, audit, seat, push, gap.
 
 Each row is written in the commit's own transaction and applied later by the outbox queue
 trigger (see :mod:`shared.projections.apply`), so none of this work happens inside the request
@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import iso
-from shared.conversations.machine import Note
+from shared.conversations.machine import Gap, Note
 from shared.conversations.models import HUMAN_REQUESTED, Message, Session
 from shared.storage.chats import OutboxRow
 from shared.storage.orderings import IndexedSession
@@ -20,7 +20,9 @@ from shared.storage.rollups import hour_key
 from shared.storage.seats import billing_month
 
 ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", "audit", "seat", "push"
-KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH)
+GAP = "gap"  # a question the knowledge did not answer (shown on the dashboard as a content gap)
+KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP)
+GAP_QUESTION_CHARS = 500
 
 
 def search_fields(message: Message) -> dict[str, Any]:
@@ -34,6 +36,7 @@ def consequences(
     messages: list[Message],
     *,
     usage: dict[str, int] | None = None,
+    gap: Gap | None = None,
     notes: Sequence[Note] = (),
     actor: str,
     now: datetime,
@@ -73,4 +76,6 @@ def consequences(
     if messages or (before is not None and (status_changed or owner_changed)):
         first, last = (messages[0].seq, messages[-1].seq) if messages else (0, 0)
         rows.append(row(PUSH, first=first, last=last, session=status_changed or owner_changed))
+    if gap is not None:
+        rows.append(row(GAP, question=gap.question[:GAP_QUESTION_CHARS], reason=gap.reason, at=iso(now)))
     return rows

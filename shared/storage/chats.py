@@ -106,8 +106,8 @@ def session_from_entity(entity: Any) -> Session:
 
 
 def message_entity(message: Message) -> dict[str, Any]:
-    """The message entity."""
-    return with_int64(
+    """The message entity (a bot answer's citations as JSON)."""
+    entity = with_int64(
         {
             "PartitionKey": message.session_id,
             "RowKey": message_row(message.seq),
@@ -127,6 +127,27 @@ def message_entity(message: Message) -> dict[str, Any]:
         },
         _INT64,
     )
+    if message.citations:
+        entity["citations"] = json.dumps(message.citations, ensure_ascii=False, separators=(",", ":"))
+    return entity
+
+
+def _url(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _citations(raw: Any) -> list[dict[str, str | None]]:
+    try:
+        stored = json.loads(raw or "[]")
+    except (ValueError, TypeError):
+        return []
+    if not isinstance(stored, list):
+        return []
+    return [
+        {"sourceId": str(c.get("sourceId", "")), "title": str(c.get("title", "")), "url": _url(c.get("url"))}
+        for c in stored
+        if isinstance(c, dict)
+    ]
 
 
 def message_from_entity(entity: Any) -> Message:
@@ -146,6 +167,7 @@ def message_from_entity(entity: Any) -> Message:
         completion_tokens=as_int(entity.get("completionTokens")),
         cost_micro_usd=as_int(entity.get("costMicroUsd")),
         latency_ms=as_int(entity.get("latencyMs")),
+        citations=_citations(entity.get("citations")),
     )
 
 

@@ -11,6 +11,7 @@ AUDIT = "audit"  # every session transition
 OUTBOX_PENDING = "outboxpending"  # sessions whose commits may have outbox rows left (the repair timer's list)
 KNOWLEDGE_SOURCES = "knowledgesources"  # PartitionKey "source", RowKey = source id: the knowledge base's sources
 KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk id: a source's chunks
+KNOWLEDGE_GAPS = "knowledgegaps"  # PartitionKey = day (newest first), RowKey = session + question: content gaps
 KNOWLEDGE_PAGES = "knowledgepages"  # PartitionKey = source id, RowKey = page key: crawled pages' content hashes
 
 ALL_TABLES = (
@@ -26,6 +27,7 @@ ALL_TABLES = (
     KNOWLEDGE_SOURCES,
     KNOWLEDGE_CHUNKS,
     KNOWLEDGE_PAGES,
+    KNOWLEDGE_GAPS,
 )
 
 KNOWLEDGE_CONTAINER = "knowledge"  # uploaded files of file sources (sources/<id>/file)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from shared.llm import (
     OfflineProvider,
     OpenAIProvider,
     asks_for_human,
+    build_grounding,
     cost_micro_usd,
     get_knowledge,
     get_llm_settings,
@@ -56,56 +57,74 @@ def clean_llm_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         cached.cache_clear()
 
 
+Ask = Callable[..., Awaitable[BotReply]]
+SETTING_CITATION = {"sourceId": "knowledge-setting", "title": "Knowledge base", "url": None}
+
+
 @pytest.fixture()
-def bot() -> OfflineProvider:
-    """The offline bot over the test FAQ."""
-    return OfflineProvider(KnowledgeBase(LLM_KNOWLEDGE))
+def bot() -> Ask:
+    """``bot(question, history=())``: the offline bot's reply, grounded in the test FAQ (the knowledge setting)."""
+    provider, knowledge = OfflineProvider(), KnowledgeBase(LLM_KNOWLEDGE)
+
+    async def ask(question: str, history: Sequence[ChatTurn] = ()) -> BotReply:
+        return await provider.reply(history, question, build_grounding(question, history, knowledge=knowledge))
+
+    return ask
 
 
-async def test_offline_bot_answers_from_the_knowledge_for_free(bot: OfflineProvider) -> None:
-    reply = await bot.reply([], "How long does shipping take?")
+async def test_offline_bot_answers_from_the_knowledge_for_free_and_cites_it(bot: Ask) -> None:
+    reply = await bot("How long does shipping take?")
     assert reply.text == "Standard shipping takes 3 to 5 business days; express shipping arrives the next day."
     assert (reply.prompt_tokens, reply.completion_tokens, reply.model, reply.provider) == (0, 0, "offline", "offline")
-    assert not reply.failed and not reply.wants_human
+    assert not reply.failed and not reply.wants_human and reply.gap == ""
+    assert [c.public() for c in reply.citations] == [SETTING_CITATION]
     assert cost_micro_usd(reply.model, reply.prompt_tokens, reply.completion_tokens, DEFAULT_PRICES) == 0
-    assert "full refund" in (await bot.reply([], "can I get a REFUND?")).text
+    assert "full refund" in (await bot("can I get a REFUND?")).text
 
 
-async def test_offline_bot_says_honestly_when_it_does_not_know(bot: OfflineProvider) -> None:
-    reply = await bot.reply([], "Can you repair my quantum flux capacitor?")
+async def test_offline_bot_says_honestly_when_it_does_not_know(bot: Ask) -> None:
+    reply = await bot("Can you repair my quantum flux capacitor?")
     assert "don't know" in reply.text and "person" in reply.text
     assert "shipping" not in reply.text.lower()  # nothing made up from an unrelated passage
     assert not reply.wants_human and not reply.failed
-    empty = await OfflineProvider(KnowledgeBase("")).reply([], "How long does shipping take?")
-    assert "don't know" in empty.text
+    assert reply.citations == [] and reply.gap == "no-match"
+    empty = await OfflineProvider().reply([], "How long does shipping take?", build_grounding("How long?"))
+    assert "don't know" in empty.text and empty.citations == []
 
 
-async def test_offline_bot_hedges_a_partial_match(bot: OfflineProvider) -> None:
-    reply = await bot.reply([], "Do you ship to Canada?")
-    assert reply.text.startswith("I'm not sure this answers your question")
-    assert "3 to 5 business days" in reply.text and "person" in reply.text
+async def test_offline_bot_does_not_answer_from_a_partial_match(bot: Ask) -> None:
+    # Half the question's topic words (ship, canada) is below KNOWLEDGE_MIN_SCORE (0.6 by default).
+    reply = await bot("Do you ship to Canada?")
+    assert "don't know" in reply.text and "3 to 5 business days" not in reply.text
+    assert reply.citations == [] and reply.gap == "no-match"
+    lenient = OfflineProvider()
+    grounding = build_grounding("Do you ship to Canada?", knowledge=KnowledgeBase(LLM_KNOWLEDGE), min_score=0.5)
+    assert "3 to 5 business days" in (await lenient.reply([], "Do you ship to Canada?", grounding)).text
 
 
-async def test_offline_bot_greets_and_thanks(bot: OfflineProvider) -> None:
-    assert (await bot.reply([], "Hello there!")).text.startswith("Hello!")
-    assert (await bot.reply([], "Bonjour")).text.startswith("Hello!")
-    assert (await bot.reply([], "thanks a lot")).text.startswith("You're welcome")
-    assert "don't know" in (await bot.reply([], "hello, my flux capacitor broke")).text  # not just a greeting
+async def test_offline_bot_greets_and_thanks(bot: Ask) -> None:
+    assert (await bot("Hello there!")).text.startswith("Hello!")
+    assert (await bot("Bonjour")).text.startswith("Hello!")
+    thanks = await bot("thanks a lot")
+    assert thanks.text.startswith("You're welcome") and thanks.gap == "" and thanks.citations == []
+    assert "don't know" in (await bot("hello, my flux capacitor broke")).text  # not just a greeting
 
 
-async def test_offline_bot_does_not_guess_from_earlier_turns(bot: OfflineProvider) -> None:
+async def test_offline_bot_does_not_guess_from_earlier_turns(bot: Ask) -> None:
     history = [ChatTurn("user", "How long does shipping take?"), ChatTurn("assistant", "3 to 5 days.")]
-    unrelated = await bot.reply(history, "Can you repair my quantum flux capacitor?")
+    unrelated = await bot("Can you repair my quantum flux capacitor?", history)
     assert "don't know" in unrelated.text
 
 
-async def test_offline_bot_hands_off_when_asked(bot: OfflineProvider) -> None:
-    reply = await bot.reply([], "Can I talk to a real person?")
+async def test_offline_bot_hands_off_when_asked(bot: Ask) -> None:
+    reply = await bot("Can I talk to a real person?")
     assert reply.wants_human and "person" in reply.text and reply.prompt_tokens == 0
 
 
-async def test_offline_stream_deltas_make_the_reply(bot: OfflineProvider) -> None:
-    stream = bot.stream([], "What is your return policy?")
+async def test_offline_stream_deltas_make_the_reply(bot: Ask) -> None:
+    question = "What is your return policy?"
+    grounding = build_grounding(question, knowledge=KnowledgeBase(LLM_KNOWLEDGE))
+    stream = OfflineProvider().stream([], question, grounding)
     deltas = [delta async for delta in stream]
     assert len(deltas) > 1
     assert isinstance(stream.reply, BotReply)
@@ -179,7 +198,7 @@ def test_llm_prices_merge_over_the_defaults_and_bad_ones_are_refused() -> None:
         broken = LlmSettings(prices_json=bad)
         assert broken.prices_error and broken.prices == DEFAULT_PRICES  # cost accounting goes on
         with pytest.raises(ValueError, match="LLM_PRICES"):
-            make_provider(settings=broken, knowledge=KnowledgeBase(""))
+            make_provider(settings=broken)
 
 
 def test_auto_provider_follows_the_keys_that_are_set() -> None:
@@ -203,13 +222,11 @@ def test_settings_read_app_settings_and_never_show_keys(monkeypatch: pytest.Monk
 
 
 def test_make_provider_builds_the_chosen_provider_without_calling_it() -> None:
-    kb = KnowledgeBase("")
-    assert isinstance(make_provider(settings=_settings(), knowledge=kb), OfflineProvider)
-    openai = make_provider(settings=_settings(openai_api_key="sk-x"), knowledge=kb)
+    assert isinstance(make_provider(settings=_settings()), OfflineProvider)
+    openai = make_provider(settings=_settings(openai_api_key="sk-x"))
     assert isinstance(openai, OpenAIProvider) and openai.name == "openai"
     azure = make_provider(
         settings=_settings(azure_openai_endpoint="https://x.openai.azure.com", azure_openai_api_key="k"),
-        knowledge=kb,
     )
     assert isinstance(azure, OpenAIProvider) and azure.name == "azure" and azure.deployment == "gpt-4o-mini"
 
@@ -227,7 +244,7 @@ def test_make_provider_builds_the_chosen_provider_without_calling_it() -> None:
 )
 def test_make_provider_refuses_bad_config(values: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        make_provider(settings=_settings(**values), knowledge=KnowledgeBase(""))
+        make_provider(settings=_settings(**values))
 
 
 def test_get_provider_is_cached_and_falls_back_to_offline_on_bad_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,4 +253,4 @@ def test_get_provider_is_cached_and_falls_back_to_offline_on_bad_config(monkeypa
     provider = get_provider()
     assert isinstance(provider, OfflineProvider)
     assert get_provider() is provider
-    assert provider.knowledge.passages[0].text == "Yes, everywhere."
+    assert get_knowledge().passages[0].text == "Yes, everywhere."
