@@ -494,6 +494,30 @@
     if (!mine) { ui.typing.hidden = true; if (hadFocus) ui.transcript.focus(); }
   }
 
+  // The sources a bot answer cited: links only for http(s) URLs, titles always as text.
+  const httpUrl = (u) => {
+    try { const x = new URL(String(u)); return /^https?:$/.test(x.protocol) ? x.href : null; } catch (_) { return null; }
+  };
+  function sourcesNode(list) {
+    if (!Array.isArray(list) || !list.length) return null;
+    const box = el("div", "sources", "Sources: ");
+    box.style.fontSize = "12px";
+    box.style.marginTop = "4px";
+    list.slice(0, 10).forEach((c, i) => {
+      if (!c || typeof c !== "object") return;
+      if (i) box.append(" \u00b7 ");
+      const href = c.url ? httpUrl(c.url) : null;
+      const text = String(c.title || href || "Source").slice(0, 200);
+      if (!href) { box.append(text); return; }
+      const a = el("a", "", text);
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      box.append(a);
+    });
+    return box;
+  }
+
   function renderMessage(m) {
     if (!m || typeof m.seq !== "number" || state.seen.has(m.seq)) return;
     const empty = ui.transcript.querySelector(".empty");
@@ -505,6 +529,7 @@
       : sender === "agent" ? (m.agentName || "Agent") : "";
     if (whoText) node.append(el("span", "who", whoText + (m.createdAt ? " \u00b7 " + new Date(m.createdAt).toLocaleTimeString() : "")));
     node.append(document.createTextNode(String(m.text ?? "")));
+    if (sender === "bot") { const src = sourcesNode(m.citations); if (src) node.append(src); }
     let later = null;
     for (const [s, n] of state.seen) if (s > m.seq && (!later || s < later[0])) later = [s, n];
     ui.transcript.insertBefore(node, later ? later[1] : null);

@@ -265,6 +265,21 @@
     await loadTranscript();
   }
 
+  // A bot answer's sources: a link only for an http(s) URL; every title as text.
+  function citationsNode(list) {
+    if (!Array.isArray(list) || !list.length) return null;
+    const box = el("div", { class: "citations muted" }, "Sources: ");
+    list.slice(0, 10).forEach((c, i) => {
+      if (!c || typeof c !== "object") return;
+      let href = null;
+      try { const u = new URL(String(c.url)); if (u.protocol === "https:" || u.protocol === "http:") href = u.href; } catch (_) { /* no link */ }
+      const text = String(c.title || href || "Source").slice(0, 200);
+      if (i) box.append(" · ");
+      box.append(href ? el("a", { href, target: "_blank", rel: "noopener noreferrer", text }) : text);
+    });
+    return box;
+  }
+
   async function loadTranscript() {
     const body = await api(`/sessions/${encodeURIComponent(state.transcriptId)}/transcript?after=${state.transcriptAfter}`);
     const s = body.session;
@@ -275,9 +290,12 @@
       const tokens = m.promptTokens + m.completionTokens;
       const meta = [when(m.createdAt)];
       if (tokens) meta.push(`${count(m.promptTokens)} + ${count(m.completionTokens)} tokens`, money(m.costUsd));
-      list.append(el("li", { class: m.sender },
+      const item = el("li", { class: m.sender },
         el("div", { class: "meta" }, el("strong", { class: "sender", text: m.agentName || m.sender }), " · " + meta.join(" · ")),
-        el("div", { class: "text", text: m.text })));
+        el("div", { class: "text", text: m.text }));
+      const cited = citationsNode(m.citations);
+      if (cited) item.append(cited);
+      list.append(item);
     }
     state.transcriptAfter = body.nextAfter;
     $("transcript-more").hidden = body.nextAfter === null || body.nextAfter === undefined;

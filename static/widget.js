@@ -134,6 +134,9 @@ button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #1
  max-width:95%}
 .msg.pending{opacity:.65}
 .msg .st{display:block;font-size:11px;opacity:.85;margin-top:3px}
+.src{margin-top:6px;padding-top:5px;border-top:1px solid #e5e7eb;font-size:12px;color:#4b5563;list-style:none}
+.src li{display:inline}.src li+li::before{content:" \u00b7 "}
+.src a{color:var(--accent);text-decoration:underline}
 .typing{align-self:flex-start;padding:8px 12px;color:#6b7280;font-size:13px;font-style:italic}
 .dots span{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;
  animation:b 1.2s infinite}
@@ -273,6 +276,7 @@ textarea:disabled{background:#f3f4f6}
       const label = who(m);
       if (label) node.append(el("span", { class: sender === "visitor" ? "who vh" : "who", text: label }));
       node.append(document.createTextNode(String(m.text ?? "")));
+      if (sender === "bot") node.append(sourcesNode(m.citations) || "");
     }
     if (m.createdAt) node.title = new Date(m.createdAt).toLocaleString();
     node.dataset.seq = String(m.seq);
@@ -293,6 +297,22 @@ textarea:disabled{background:#f3f4f6}
     }
     scrollDown();
     return true;
+  }
+
+  // A bot answer's sources, as links only when they are http(s); a title is always text.
+  const httpUrl = (u) => {
+    try { const x = new URL(String(u)); return /^https?:$/.test(x.protocol) ? x.href : null; } catch (_) { return null; }
+  };
+  function sourcesNode(list) {
+    if (!Array.isArray(list) || !list.length) return null;
+    const ul = el("ul", { class: "src", "aria-label": "Sources" });
+    for (const c of list.slice(0, 10)) {
+      if (!c || typeof c !== "object") continue;
+      const href = c.url ? httpUrl(c.url) : null;
+      const text = String(c.title || href || "Source").slice(0, 200);
+      ul.append(el("li", null, href ? el("a", { href, target: "_blank", rel: "noopener noreferrer", text }) : text));
+    }
+    return ul;
   }
 
   const renderAll = (list) => (list || []).slice().sort((a, b) => a.seq - b.seq).forEach(renderMessage);
