@@ -691,8 +691,9 @@ def _cases(
     params = [name for name in query_params_read() if name not in CREDENTIAL_PARAMS]
     for step in (0, len(QUERY_TEXTS) // 2 + 1):
         label, value = _query_values("")[(index + step) % (len(QUERY_TEXTS) + 1)]
-        every = "&".join(f"{name}={value}" for name in params)
-        yield lane, Case(f"every parameter={label}", method, f"{path}?{every}", who, json_type, benign)
+        for names in _fitting(params, value):
+            every = "&".join(f"{name}={value}" for name in names)
+            yield lane, Case(f"every parameter={label}", method, f"{path}?{every}", who, json_type, benign)
     for name in sorted(CREDENTIAL_PARAMS):
         label, value = _query_values(name)[index % len(QUERY_TEXTS)]
         target = "last" if who != "none" else lane
@@ -708,6 +709,17 @@ def _cases(
         for value in values:
             hostile = fuzzer.path_for(route, {name: value})
             yield lane, Case(f"{{{name}}}={value[:24]}", method, hostile, who, json_type, benign)
+
+
+def _fitting(names: list[str], value: str, limit: int = 60_000) -> Iterator[list[str]]:
+    """``names`` in groups whose query (each ``name=value``) stays under httpx's 65,536-character URL limit."""
+    group: list[str] = []
+    for name in names:
+        if group and sum(len(n) + len(value) + 2 for n in [*group, name]) > limit:
+            yield group
+            group = []
+        group.append(name)
+    yield group
 
 
 def _log_record(log: str, tag: str) -> str:
