@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.billing.offers import offer_of
 from shared.billing.plans import get_catalogue
 from shared.clock import iso, utcnow
 from shared.config import Settings, get_settings
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 # The Marketplace metering service's resource (the token's audience), the same in every offer type.
 MARKETPLACE_RESOURCE = "20e940b3-4c77-4b0b-9a53-9e16a1b010a7"
-OFFERS = ("managed-app", "saas", "none")
 RETRY_DELAY_SECONDS = 1.0
 _TRANSIENT = {408, 429, 500, 502, 503, 504}
 
@@ -51,17 +51,6 @@ class MeteringRun:
     reported_hours: list[str]
     failed: bool = False
     result: str = ""
-
-
-def offer_of(settings: Settings) -> str:
-    """``managed-app``, ``saas`` or ``none``: the setting, else saas when a SaaS subscription is named."""
-    offer = settings.marketplace_offer.strip().lower()
-    if offer in OFFERS:
-        return offer
-    if offer:
-        log.warning("MARKETPLACE_OFFER=%r is not one of %s: nothing is metered", offer, ", ".join(OFFERS))
-        return "none"
-    return "saas" if (settings.metering_resource_id or settings.marketplace_subscription_id) else "none"
 
 
 def _hour(moment: datetime) -> datetime:

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.billing.offers import offer_of
 from shared.config import Settings, get_settings
 from shared.ops.bootstrap import STATUS, ensure_bootstrapped
 from shared.storage import StorageUnavailable
@@ -61,7 +62,6 @@ def marketplace_public(settings: Settings, metering: dict[str, Any]) -> dict[str
 
     Only names and codes: never a token (``lastError`` is a short reason such as ``arm-forbidden``).
     """
-    from shared.billing.metering import offer_of  # metering imports this module: import on use
 
     return {
         "offer": offer_of(settings),
