@@ -27,6 +27,7 @@ DEVELOPMENT_STORAGE = (
 if TYPE_CHECKING:
     from shared.control.settings import ControlSettings
     from shared.identity.teams import AuthSettings
+    from shared.knowledge.embeddings import EmbeddingSettings
     from shared.knowledge.settings import KnowledgeSettings
     from shared.llm.settings import LlmSettings
     from shared.realtime.client import RealtimeSettings
@@ -149,6 +150,13 @@ class Settings(BaseSettings):
         from shared.llm.settings import LlmSettings
 
         return LlmSettings()
+
+    @functools.cached_property
+    def embeddings(self) -> EmbeddingSettings:
+        """Dense vectors for knowledge search (``EMBEDDINGS_*``, ``KNOWLEDGE_LOCAL_EMBEDDINGS``...)."""
+        from shared.knowledge.embeddings import EmbeddingSettings
+
+        return EmbeddingSettings()
 
     @functools.cached_property
     def auth(self) -> AuthSettings:

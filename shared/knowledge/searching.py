@@ -6,26 +6,42 @@ table (a token, not a read-and-increment counter, so two changes racing on diffe
 write the same value). A worker re-reads the token at most every :data:`VERSION_CHECK_SECONDS`
 and rebuilds when it differs, so other workers see a change within seconds; the worker that made
 the change also counts it locally and rebuilds before its next search, so it sees it at once.
+
+With an embedder (:mod:`shared.knowledge.embeddings`) the index also holds the chunks' vectors and
+a search embeds the question too (fused ranking, see :mod:`shared.knowledge.retrieval`). A search
+never waits for chunk vectors: a build takes the ones cached by content hash (this worker's memory,
+then the ``knowledgevectors`` table); when some are missing it serves BM25 alone at once and
+computes them in the background, switching to the fused ranking when they are all there (and
+trying again after :data:`VECTOR_RETRY_SECONDS` if the embedder fails). A question whose vector
+can't be had within ``EMBEDDINGS_QUERY_TIMEOUT_SECONDS`` is answered by BM25 alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import Problem
 from shared.knowledge.chunking import Chunk
-from shared.knowledge.retrieval import KnowledgeIndex
+from shared.knowledge.embeddings import Embedder, EmbeddingSettings, embed_query, embedding_text, get_embedder
+from shared.knowledge.retrieval import FUSION_K, Hit, KnowledgeIndex
+from shared.knowledge.vectors import VectorCache
 from shared.storage.knowledge import KnowledgeRepository
 from shared.storage.state import StateRepository
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1000
 VERSION_RECORD = "knowledge"  # the meta table's record holding the knowledge base's version token
 VERSION_CHECK_SECONDS = 2.0
+VECTOR_RETRY_SECONDS = 30.0  # after the embedder failed, the next search starts the chunk vectors again
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL and lone surrogates
 
 
@@ -44,6 +60,9 @@ class _Cached:
     version: str = ""  # the meta table's token when it was built
     generation: int = -1  # this worker's own changes counted when it was built
     checked: float = 0.0  # time.monotonic() of the last token read that matched
+    chunks: Sequence[Chunk] = ()  # what the index holds, kept while its vectors are still to come
+    filling: asyncio.Task[None] | None = None  # computing the missing chunk vectors
+    retry_at: float = 0.0  # when to start them again after a failure (0: not pending)
 
 
 _cached: _Cached | None = None
@@ -66,14 +85,91 @@ def _fresh(cached: _Cached | None, now: float) -> bool:
     return cached is not None and cached.generation == _generation and now - cached.checked < VERSION_CHECK_SECONDS
 
 
+@functools.cache
+def _vector_cache() -> VectorCache:
+    from shared.storage.vectors import VectorRepository
+
+    return VectorCache(VectorRepository())
+
+
+def _embedding_settings() -> EmbeddingSettings:
+    from shared.config import get_settings
+
+    return get_settings().embeddings
+
+
+async def build_index(
+    chunks: Sequence[Chunk], embedder: Embedder | None, cache: VectorCache, *, budget: float | None
+) -> tuple[KnowledgeIndex, bool]:
+    """The index searches run on, and whether it holds every chunk's vector (or needs none).
+
+    ``budget`` None takes only cached vectors (no embedding call); a number embeds what is missing
+    for up to that many seconds. Without every vector the index is BM25 alone.
+    """
+    vectors = None
+    if embedder is not None and chunks:
+        texts = [embedding_text(chunk) for chunk in chunks]
+        try:
+            if budget is None:
+                vectors = await cache.lookup(embedder, texts)
+            else:
+                vectors = await cache.vectors(embedder, texts, budget=budget)
+        except ValueError as exc:  # vectors of different sizes: a model changed under the same name
+            log.error("chunk vectors don't fit together (%s); searching by words only", exc)
+    index = await asyncio.to_thread(KnowledgeIndex.build, chunks, vectors=vectors)
+    return index, embedder is None or not chunks or vectors is not None
+
+
+async def search_index(
+    index: KnowledgeIndex, query: str, top: int, embedder: Embedder | None, *, timeout: float, fusion_k: int = FUSION_K
+) -> list[Hit]:
+    """Search ``index``: by words, fused with the question's vector when the index has vectors."""
+    vector = await embed_query(embedder, query, timeout) if embedder is not None and index.dense else None
+    try:
+        return await asyncio.to_thread(index.search, query, top, vector, fusion_k=fusion_k)
+    except ValueError as exc:  # the question's vector has another size than the chunks'
+        log.error("%s; searching by words only", exc)
+        return await asyncio.to_thread(index.search, query, top)
+
+
 async def _build(version: str, generation: int, checked: float) -> _Cached:
     repo = KnowledgeRepository()
     sources = [source for source in await repo.all() if source.enabled]
     per_source = await asyncio.gather(*(repo.chunks_of(source.id) for source in sources))
     chunks: list[Chunk] = [chunk for chunks in per_source for chunk in chunks]
-    index = await asyncio.to_thread(KnowledgeIndex.build, chunks)
+    embedder = get_embedder()
+    index, complete = await build_index(chunks, embedder, _vector_cache(), budget=None)
     titles = {source.id: source.title for source in sources}
-    return _Cached(index, titles, version, generation, checked)
+    cached = _Cached(index, titles, version, generation, checked)
+    if not complete and embedder is not None:
+        cached.chunks = chunks
+        cached.filling = asyncio.create_task(_fill(cached, embedder))
+    return cached
+
+
+async def _fill(cached: _Cached, embedder: Embedder) -> None:
+    """Compute the chunk vectors ``cached`` lacks, then give it an index with them."""
+    try:
+        budget = _embedding_settings().build_seconds
+        index, complete = await build_index(cached.chunks, embedder, _vector_cache(), budget=budget)
+        if complete:
+            # Searches already running finish on the old index; nothing closes it under them.
+            cached.index, cached.chunks, cached.retry_at = index, (), 0.0
+        else:
+            cached.retry_at = time.monotonic() + VECTOR_RETRY_SECONDS
+    except Exception:  # the BM25 index keeps serving; try again later
+        log.exception("computing chunk vectors failed")
+        cached.retry_at = time.monotonic() + VECTOR_RETRY_SECONDS
+    finally:
+        cached.filling = None
+
+
+def _refill(cached: _Cached, now: float) -> None:
+    """Start the chunk vectors again if they failed a while ago."""
+    embedder = get_embedder()
+    if cached.chunks and cached.filling is None and 0 < cached.retry_at <= now and embedder is not None:
+        cached.retry_at = 0.0
+        cached.filling = asyncio.create_task(_fill(cached, embedder))
 
 
 async def _current() -> _Cached:
@@ -92,6 +188,8 @@ async def _current() -> _Cached:
         if _cached is not None and _cached.generation == generation and _cached.version == version:
             _cached.checked = now
             return _cached
+        if _cached is not None and _cached.filling is not None:
+            _cached.filling.cancel()  # vectors of a knowledge base that changed since; what is done stays cached
         _cached = await _build(version, generation, now)
         return _cached
 
@@ -104,7 +202,11 @@ async def search(query: str, top: int) -> list[dict[str, Any]]:
         raise _invalid("q", f"must be at most {MAX_QUERY_CHARS} characters")
     query = _UNSTORABLE.sub(" ", query)
     cached = await _current()
-    hits = await asyncio.to_thread(cached.index.search, query, top)
+    _refill(cached, time.monotonic())
+    settings = _embedding_settings()
+    hits = await search_index(
+        cached.index, query, top, get_embedder(), timeout=settings.query_timeout_seconds, fusion_k=settings.fusion_k
+    )
     return [
         {
             "sourceId": hit.chunk.source_id,

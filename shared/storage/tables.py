@@ -11,6 +11,7 @@ AUDIT = "audit"  # every session transition
 OUTBOX_PENDING = "outboxpending"  # sessions whose commits may have outbox rows left (the repair timer's list)
 KNOWLEDGE_SOURCES = "knowledgesources"  # PartitionKey "source", RowKey = source id: the knowledge base's sources
 KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk id: a source's chunks
+KNOWLEDGE_VECTORS = "knowledgevectors"  # PartitionKey = vector space, RowKey = text hash: cached embeddings
 KNOWLEDGE_GAPS = "knowledgegaps"  # PartitionKey = day (newest first), RowKey = session + question: content gaps
 KNOWLEDGE_PAGES = "knowledgepages"  # PartitionKey = source id, RowKey = page key: crawled pages' content hashes
 
@@ -26,6 +27,7 @@ ALL_TABLES = (
     OUTBOX_PENDING,
     KNOWLEDGE_SOURCES,
     KNOWLEDGE_CHUNKS,
+    KNOWLEDGE_VECTORS,
     KNOWLEDGE_PAGES,
     KNOWLEDGE_GAPS,
 )
