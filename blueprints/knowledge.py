@@ -1,5 +1,6 @@
-"""Knowledge base endpoints (admin key or dashboard cookie): sources, their pages, sync, and search;
-the queue trigger that indexes url, sitemap and file sources, and the timer that refreshes them."""
+"""Knowledge base endpoints (admin key or dashboard cookie): sources, their pages, sync, search, and
+trying a question on the bot; the queue trigger that indexes url, sitemap and file sources, and the
+timer that refreshes them."""
 
 from __future__ import annotations
 
@@ -94,6 +95,19 @@ class SourceIn(BaseModel):
             if value is not None and not belongs:
                 return sources.invalid(name, f"is not used by a source of type {self.type!r}")
         return None
+
+
+class QuestionIn(BaseModel):
+    """A question to try on the bot from the dashboard."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    question: Annotated[
+        str,
+        Field(min_length=1, max_length=searching.MAX_QUERY_CHARS),
+        AfterValidator(sources.not_blank),
+        AfterValidator(sources.storable),
+    ]
 
 
 class SourcePatch(BaseModel):
@@ -231,6 +245,17 @@ async def knowledge_search(req: func.HttpRequest) -> func.HttpResponse:
     top = query_int(req, "top", default=5, low=1, high=20)
     results = await searching.search(req.params.get("q") or "", top)
     return json_response({"results": results}, headers=NO_STORE)
+
+
+@bp.route(route="knowledge/test", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def knowledge_test(req: func.HttpRequest) -> func.HttpResponse:
+    """Ask the bot ``question`` as a visitor would: the excerpts it read and its answer; no conversation is kept."""
+    from shared.knowledge.preview import preview_answer
+
+    await require_admin(req)
+    body = read_json(req, QuestionIn, max_bytes=16 * 1024)
+    return json_response(await preview_answer(body.question.strip()), headers=NO_STORE)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=KNOWLEDGE_QUEUE, connection="AzureWebJobsStorage")
