@@ -59,8 +59,8 @@ REGIONS = frozenset(
     malaysiawest taiwannorth usgovvirginia usgovarizona usgovtexas chinanorth chinaeast chinanorth2
     chinaeast2 chinanorth3 chinaeast3""".split()
 )
-# App settings the Flex Consumption plan refuses: the runtime lives in functionAppConfig, code is
-# deployed to the deployment container, and its remote build is onedeploy's own.
+# App settings the Flex Consumption plan does not support: the runtime lives in functionAppConfig,
+# code is deployed to the deployment container, and its remote build is onedeploy's own.
 FLEX_REFUSED_SETTINGS = frozenset(
     {
         "FUNCTIONS_EXTENSION_VERSION",
@@ -76,8 +76,11 @@ FLEX_REFUSED_SETTINGS = frozenset(
         "WEBSITE_CONTENTSHARE",
         "WEBSITE_NODE_DEFAULT_VERSION",
         "WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
-        "AzureWebJobsStorage",
     }
+)
+# Settings that hold a connection string, hence a key: the template gives their identity-based forms.
+KEYED_SETTINGS = frozenset(
+    {"AzureWebJobsStorage", "STORAGE_CONNECTION_STRING", "SIGNALR_CONNECTION_STRING", "AzureSignalRConnectionString"}
 )
 _PARAMETER_REF = re.compile(r"parameters\(\s*'([^']+)'\s*\)")
 _VARIABLE_REF = re.compile(r"variables\(\s*'([^']+)'\s*\)")
@@ -298,9 +301,9 @@ def check_deployment(template: dict[str, Any]) -> list[str]:
     if not settings:
         problems.append("no Microsoft.Web/sites resource with app settings")
     for name in sorted(FLEX_REFUSED_SETTINGS & settings.keys()):
-        problems.append(f"app setting {name}: the Flex Consumption plan refuses it")
+        problems.append(f"app setting {name}: the Flex Consumption plan does not support it")
     for name, value in settings.items():
-        if re.search(r"accountkey=|listkeys\(|accesskey=", str(value), re.IGNORECASE):
+        if name in KEYED_SETTINGS or re.search(r"accountkey=|listkeys\(|accesskey=", str(value), re.IGNORECASE):
             problems.append(f"app setting {name}: carries a key (use the managed identity)")
     expectations = {
         "Microsoft.Storage/storageAccounts": ("allowSharedKeyAccess", False),

@@ -159,12 +159,14 @@ def test_keys_and_settings_flex_refuses_fail(template: dict[str, Any]) -> None:
     settings = site(template)["properties"]["siteConfig"]["appSettings"]
     settings.append({"name": "FUNCTIONS_WORKER_RUNTIME", "value": "python"})
     settings.append({"name": "SIGNALR_CONNECTION_STRING", "value": "[listKeys(resourceId('a', 'b'), '2024-03-01')]"})
+    settings.append({"name": "STORAGE", "value": "[concat('AccountName=x;AccountKey=', 'y')]"})
     next(r for r in template["resources"] if r["type"] == "Microsoft.Storage/storageAccounts")["properties"][
         "allowSharedKeyAccess"
     ] = True
     problems = checks.check_deployment(template)
-    assert "app setting FUNCTIONS_WORKER_RUNTIME: the Flex Consumption plan refuses it" in problems
+    assert "app setting FUNCTIONS_WORKER_RUNTIME: the Flex Consumption plan does not support it" in problems
     assert "app setting SIGNALR_CONNECTION_STRING: carries a key (use the managed identity)" in problems
+    assert "app setting STORAGE: carries a key (use the managed identity)" in problems
     assert "Microsoft.Storage/storageAccounts: allowSharedKeyAccess must be False (keyless)" in problems
 
 
