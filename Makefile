@@ -1,7 +1,8 @@
 # Two commands: `make dev` runs the product locally, `make test` runs the whole suite.
 SHELL := /bin/bash
-# azure-functions supports Python 3.10 to 3.12 and Azure runs the app on 3.11: take 3.11, else 3.12.
-PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+# azure-functions supports Python 3.10 to 3.12 and Azure runs the app on 3.11: take 3.11, else 3.12,
+# else the one the venv was made with (e.g. `make setup PYTHON=<uv's 3.11>` once), else python3.
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || { test -x .venv/bin/python && echo .venv/bin/python; } || command -v python3)
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
