@@ -37,9 +37,38 @@ DAY_PREFIX = "~"
 _DAY_END = "~:"  # ":" follows the digits: above every day partition
 _COUNTER, _COUNTER_END = "~c", "~d"
 _MAX_MS = 10**13 - 1
-_SHARDS = 4
+_SHARDS = 8
 _MAX_DETAILS = 30_000  # characters of JSON; a Table property holds 64 KiB of UTF-16
 _FIELDS = ("event", "actor", "at", "sessionId", "correlationId", "details", "entryId", "sessionRow")
+
+
+@dataclass
+class _Counted:
+    """A counter as this worker last wrote or read it."""
+
+    etag: str
+    count: int
+
+
+_SHARD = random.randrange(_SHARDS)  # this worker's shard of every counter
+_counters: dict[tuple[str, str], _Counted] = {}
+_locks: dict[tuple[int, str, str], asyncio.Lock] = {}
+
+
+def _counter_lock(key: tuple[str, str]) -> asyncio.Lock:
+    """One writer at a time per counter in this worker (per event loop: tests run several)."""
+    slot = (id(asyncio.get_running_loop()), *key)
+    if slot not in _locks:
+        if len(_locks) > 10_000:  # old hours' locks are never needed again
+            _locks.clear()
+        _locks[slot] = asyncio.Lock()
+    return _locks[slot]
+
+
+def _remember(key: tuple[str, str], counted: _Counted) -> None:
+    if len(_counters) > 10_000:
+        _counters.clear()
+    _counters[key] = counted
 
 
 def day_partition(moment: datetime) -> str:
@@ -158,42 +187,66 @@ class AuditRepository:
     # --- writing -----------------------------------------------------------------------------------
 
     async def record(self, entry: AuditEntry) -> bool:
-        """Write the day row and count it, in one transaction; False when it was already recorded."""
-        from azure.core import MatchConditions
+        """Write the day row and count it, in one transaction; False when it was already recorded.
+
+        Each worker counts on a shard of its own and remembers the counter's ETag and value from its
+        last write, so a burst of events costs one transaction each: the counter is read only when
+        this worker doesn't know it yet or another writer changed it (412). A worker's writes to one
+        counter go one at a time, so its own events never conflict with each other.
+        """
         from azure.core.exceptions import ResourceNotFoundError
-        from azure.data.tables import TableTransactionError, UpdateMode
+        from azure.data.tables import TableTransactionError
 
         pk, rk = entry.index_key
         row = {"PartitionKey": pk, "RowKey": rk, **entry.fields()}
         if entry.session_id and entry.row:
             row["sessionRow"] = entry.row
-        counter_key = f"{_COUNTER}{entry.at.astimezone(UTC):%H}|{entry.event}|{random.randrange(_SHARDS)}"
-        for _ in range(20):
-            try:
-                counter = await storage_call(self._client.get_entity(pk, counter_key))
-            except ResourceNotFoundError:
-                counter = None
-            if counter is None:
-                fresh = {"PartitionKey": pk, "RowKey": counter_key, "event": entry.event,
-                         "hour": entry.at.astimezone(UTC).strftime("%Y%m%d%H"), "count": 1}  # fmt: skip
-                count: tuple[Any, ...] = ("create", with_int64(fresh, ["count"]))
-            else:
-                counted = {**dict(counter), "count": as_int(counter.get("count")) + 1}
-                if_match = {"mode": UpdateMode.REPLACE, "etag": counter.metadata["etag"],
-                            "match_condition": MatchConditions.IfNotModified}  # fmt: skip
-                count = ("update", with_int64(counted, ["count"]), if_match)
-            try:
-                await storage_call(self._client.submit_transaction([("create", row), count]))
-                return True
-            except TableTransactionError as exc:
-                if exc.status_code not in (409, 412):
-                    raise
-            try:  # a conflict: the row exists (recorded before) or the counter moved on (try again)
-                await storage_call(self._client.get_entity(pk, rk))
-                return False
-            except ResourceNotFoundError:
-                continue
+        hour = entry.at.astimezone(UTC)
+        key = (pk, f"{_COUNTER}{hour:%H}|{entry.event}|{_SHARD}")
+        async with _counter_lock(key):
+            for _ in range(20):
+                known = _counters.get(key) or await self._read_counter(key)
+                counted = _Counted(known.etag if known else "", (known.count if known else 0) + 1)
+                try:
+                    result = await storage_call(
+                        self._client.submit_transaction([("create", row), self._count(key, entry, hour, counted)])
+                    )
+                except TableTransactionError as exc:
+                    _counters.pop(key, None)
+                    if exc.status_code not in (404, 409, 412):  # 404: the counter we knew is gone
+                        raise
+                else:
+                    counted.etag = str(result[1].get("etag", "")) if len(result) > 1 else ""
+                    _remember(key, counted)
+                    return True
+                try:  # a conflict: the row exists (recorded before) or the counter moved on (read it again)
+                    await storage_call(self._client.get_entity(pk, rk))
+                    return False
+                except ResourceNotFoundError:
+                    continue
         raise RuntimeError("audit counter kept conflicting")
+
+    async def _read_counter(self, key: tuple[str, str]) -> _Counted | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await storage_call(self._client.get_entity(*key))
+        except ResourceNotFoundError:
+            return None
+        return _Counted(str(entity.metadata["etag"]), as_int(entity.get("count")))
+
+    @staticmethod
+    def _count(key: tuple[str, str], entry: AuditEntry, hour: datetime, counted: _Counted) -> tuple[Any, ...]:
+        """The transaction's counter operation: create it, or replace it If-Match the ETag last seen."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        entity = with_int64({"PartitionKey": key[0], "RowKey": key[1], "event": entry.event,
+                             "hour": hour.strftime("%Y%m%d%H"), "count": counted.count}, ["count"])  # fmt: skip
+        if not counted.etag:
+            return ("create", entity)
+        if_match = {"mode": UpdateMode.REPLACE, "etag": counted.etag, "match_condition": MatchConditions.IfNotModified}
+        return ("update", entity, if_match)
 
     async def record_session(self, session_id: str, version: int, entries: list[AuditEntry]) -> None:
         """Record commit ``version``'s events in the session's partition and the day rows (again is fine)."""
