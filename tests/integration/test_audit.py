@@ -308,3 +308,22 @@ def test_events_older_than_the_retention_are_deleted_by_the_timer(activity: Acti
     eventually(lambda: not stored(day_partition(old_at)) and not stored("old-session"), what="the old rows deleted")
     assert events(activity, sessionId=activity.handed)  # the recent ones stay
     assert datetime.now(UTC) - old_at > timedelta(days=30)
+
+
+# --- seats against the quota --------------------------------------------------------------------------
+
+
+def test_going_over_the_seat_quota_is_recorded(fresh_azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    host = start_host(host_env(fresh_azurite, PLAN_ID="start"))  # two seats
+    with host.client() as api, host.client(headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        assert admin.get("/plan").json()["seatQuota"] == 2
+        for name in ("Seat One", "Seat Two", "Seat Three"):
+            visitor = new_visitor(api)
+            assert say(api, visitor, "I want to talk to a human").json()["handoff"] is True
+            claimed = api.post(f"/agent/sessions/{visitor.session_id}/claim", headers=agent_token(api, name))
+            assert claimed.status_code == 200, claimed.text
+        assert claimed.json()["quotaStatus"]["exceeded"] is True
+        over = admin.get("/audit", params={"event": "seat:over-quota"}).json()["events"]
+        assert [(e["actor"], e["details"]) for e in over] == [("system", {"seatsUsed": 3, "seatQuota": 2})]
+        eventually(lambda: len(admin.get("/audit", params={"event": "seat:taken"}).json()["events"]) == 3,
+                   what="three seats taken")  # fmt: skip
