@@ -1,4 +1,5 @@
-"""Content gaps: which decisions name one, the outbox row that carries it, and grouping by similarity (pure)."""
+"""Citations on bot messages, and content gaps: which decisions name one, the outbox row that carries it,
+and grouping by similarity (pure)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from shared.conversations import AskForPerson, BotAnswer, BotAnswered, Gap, Sess
 from shared.conversations.models import HUMAN_REQUESTED, OPEN
 from shared.knowledge.gaps import group_gaps, is_question, similarity, words_of
 from shared.projections.consequences import GAP, consequences
+from shared.realtime.events import message_payload
+from shared.storage.chats import message_entity, message_from_entity
 from shared.storage.gaps import GapRecord, day_key
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -34,6 +37,9 @@ def test_a_grounded_answer_carries_its_citations_and_no_gap() -> None:
     assert decision.gap is None and reply is not None and reply.public()["citations"] == list(cited)
     visitor = decision.message_from("visitor")
     assert visitor is not None and "citations" not in visitor.public()  # only bot answers cite
+    assert message_payload(reply)["citations"] == list(cited)  # the SignalR event carries them
+    stored = message_from_entity(message_entity(reply))  # and the message row keeps them
+    assert stored.citations == list(cited) and stored.public() == reply.public()
 
 
 def test_asking_for_a_person_makes_the_previous_question_a_gap() -> None:
