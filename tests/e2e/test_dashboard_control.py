@@ -86,7 +86,9 @@ async def test_settings_save_errors_conflict_and_presets(desk: tuple[Host, Azuri
     assert page.errors == []
 
 
-async def test_activity_lists_filters_and_shows_a_timeline_as_text(desk: tuple[Host, Azurite], page: PageFactory) -> None:
+async def test_activity_lists_filters_and_shows_a_timeline_as_text(
+    desk: tuple[Host, Azurite], page: PageFactory
+) -> None:
     host, azurite = desk
     with host.client(headers=ADMIN) as api:
         assert api.patch("/config", json={"botEnabled": False}, headers={"If-Match": "*"}).status_code == 200
