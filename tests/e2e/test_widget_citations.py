@@ -24,9 +24,11 @@ XSS_TITLE = "<img src=x onerror=alert(1)>"
 def cited_app(start_host: Callable[..., Host]) -> Iterator[Host]:
     """The product on an Azurite of its own, knowing one help page with a URL."""
     azurite: Azurite = start_azurite()
-    put_page_source(azurite, "Boot care", "Wax leather boots twice a season.", "https://shop.example/care", "boots")
-    yield start_host(host_env(azurite))
-    azurite.stop()
+    try:
+        put_page_source(azurite, "Boot care", "Wax leather boots twice a season.", "https://shop.example/care", "boots")
+        yield start_host(host_env(azurite))
+    finally:
+        azurite.stop()
 
 
 async def _ask(visitor: Page, question: str) -> None:
