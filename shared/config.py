@@ -27,7 +27,7 @@ DEVELOPMENT_STORAGE = (
 if TYPE_CHECKING:
     from shared.control.settings import ControlSettings
     from shared.identity.teams import AuthSettings
-    from shared.knowledge.embeddings import EmbeddingSettings
+    from shared.knowledge.embedding_settings import EmbeddingSettings
     from shared.knowledge.settings import KnowledgeSettings
     from shared.llm.settings import LlmSettings
     from shared.realtime.client import RealtimeSettings
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     @functools.cached_property
     def embeddings(self) -> EmbeddingSettings:
         """Dense vectors for knowledge search (``EMBEDDINGS_*``, ``KNOWLEDGE_LOCAL_EMBEDDINGS``...)."""
-        from shared.knowledge.embeddings import EmbeddingSettings
+        from shared.knowledge.embedding_settings import EmbeddingSettings
 
         return EmbeddingSettings()
 

@@ -28,55 +28,27 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from shared.knowledge.chunking import Chunk
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
+    from shared.knowledge.embedding_settings import EmbeddingSettings
     from shared.knowledge.minilm import MiniLM
     from shared.llm.settings import LlmSettings
 
 log = logging.getLogger(__name__)
 
 Array = Any  # a numpy float32 array: (n, dimensions) for texts, (dimensions,) for one question
-FLAVOURS = ("auto", "openai", "azure")
 LOCAL_BATCH = 32  # texts per forward pass handed to a thread: a cancelled build stops between them
 MIN_KNOWN_WORDS = 0.6  # the local model embeds a question only if it knows this share of its words
 _AZURE_HOSTS = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
 
 
-class EmbeddingSettings(BaseSettings):
-    """``EMBEDDINGS_*`` and the knowledge search's own dense settings; names are app-setting names."""
-
-    model_config = SettingsConfigDict(env_ignore_empty=True, extra="ignore", populate_by_name=True, defer_build=True)
-
-    model: str = Field(default="", validation_alias="EMBEDDINGS_MODEL")  # Azure: the deployment name
-    url: str = Field(default="", validation_alias="EMBEDDINGS_URL")
-    api_key: SecretStr = Field(default=SecretStr(""), validation_alias="EMBEDDINGS_API_KEY")
-    api_version: str = Field(default="", validation_alias="EMBEDDINGS_API_VERSION")
-    flavour: str = Field(default="auto", validation_alias="EMBEDDINGS_PROVIDER")
-    dimensions: int = Field(default=0, ge=0, le=8192, validation_alias="EMBEDDINGS_DIMENSIONS")  # 0: the model's
-    batch_size: int = Field(default=64, ge=1, le=2048, validation_alias="EMBEDDINGS_BATCH_SIZE")
-    concurrency: int = Field(default=4, ge=1, le=32, validation_alias="EMBEDDINGS_CONCURRENCY")
-    timeout_seconds: float = Field(default=30.0, gt=0, validation_alias="EMBEDDINGS_TIMEOUT_SECONDS")
-    query_timeout_seconds: float = Field(default=2.0, gt=0, validation_alias="EMBEDDINGS_QUERY_TIMEOUT_SECONDS")
-    max_retries: int = Field(default=2, ge=0, le=10, validation_alias="EMBEDDINGS_MAX_RETRIES")
-    # How long an index build waits for missing vectors; past it, search runs on BM25 alone and the
-    # build is tried again (vectors already computed are kept, so each try gets further).
-    build_seconds: float = Field(default=60.0, gt=0, validation_alias="EMBEDDINGS_BUILD_SECONDS")
-    local: bool = Field(default=False, validation_alias="KNOWLEDGE_LOCAL_EMBEDDINGS")
-    local_model_dir: str = Field(default="", validation_alias="KNOWLEDGE_LOCAL_MODEL_DIR")
-    # Reciprocal rank fusion's k: a result at rank r of the BM25 or the vector list adds 1 / (k + r).
-    fusion_k: int = Field(default=60, ge=1, le=1000, validation_alias="KNOWLEDGE_FUSION_K")
-
-
 class Embedder(Protocol):
     """Turns texts into unit-length vectors of one vector space."""
 
-    space: str  # model and size, e.g. "azure:text-embedding-3-small:1536"; vectors are cached under it
+    space: str  # flavour, host, model and size ("azure:x.openai.azure.com/embed:1536"): the cache's key
 
     async def embed(self, texts: Sequence[str], *, timeout: float | None = None) -> Array:
         """One row per text, in order; raises on failure (a timeout included)."""
@@ -253,6 +225,8 @@ class LocalEmbedder:
 
 
 def _flavour(settings: EmbeddingSettings, llm: LlmSettings) -> str:
+    from shared.knowledge.embedding_settings import FLAVOURS
+
     chosen = settings.flavour.strip().lower()
     if chosen not in FLAVOURS:
         raise ValueError(f"EMBEDDINGS_PROVIDER must be one of {', '.join(FLAVOURS)}, got {settings.flavour!r}")

@@ -26,15 +26,18 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import Problem
 from shared.knowledge.chunking import Chunk
-from shared.knowledge.embeddings import Embedder, EmbeddingSettings, embed_query, embedding_text, get_embedder
+from shared.knowledge.embeddings import Embedder, embed_query, embedding_text, get_embedder
 from shared.knowledge.retrieval import FUSION_K, Hit, KnowledgeIndex
 from shared.knowledge.vectors import VectorCache
 from shared.storage.knowledge import KnowledgeRepository
 from shared.storage.state import StateRepository
+
+if TYPE_CHECKING:
+    from shared.knowledge.embedding_settings import EmbeddingSettings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from devhost.azurite import Azurite
-from shared.knowledge.embeddings import EmbeddingSettings, RemoteEmbedder, embed_query, make_embedder
+from shared.knowledge.embedding_settings import EmbeddingSettings
+from shared.knowledge.embeddings import RemoteEmbedder, embed_query, make_embedder
 from shared.llm.settings import LlmSettings
 from tests.conftest import Host
 from tests.fakes.embeddings_server import FakeEmbeddings, fake_vector
