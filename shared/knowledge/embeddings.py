@@ -174,7 +174,7 @@ class RemoteEmbedder:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 in numpy (:class:`shared.knowledge.minilm.MiniLM`), loaded on first use."""
 
-    space = "local:all-MiniLM-L6-v2:384"
+    space = "local:all-MiniLM-L6-v2:384:1"  # the last part counts changes to how minilm.py computes vectors
 
     def __init__(self, directory: str = "") -> None:
         self._directory = directory
