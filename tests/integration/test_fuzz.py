@@ -107,10 +107,15 @@ def _source_names(*patterns: str) -> list[str]:
     return sorted({m for path in _SOURCES for p in patterns for m in re.findall(p, path.read_text(encoding="utf-8"))})
 
 
+# Message framing: the HTTP client and the host own these (the app reads them only on responses it
+# fetches), and a fuzzed value would be refused by the test's own client before reaching the app.
+FRAMING_HEADERS = {"content-length", "transfer-encoding", "host", "connection"}
+
+
 def headers_read() -> list[str]:
     """Every header the app reads: ``headers.get("name")`` and ``..._HEADER = "name"`` constants."""
     names = _source_names(r"headers\.get\(\s*\"([A-Za-z0-9-]+)\"", r"[A-Z]\w*_HEADER\s*=\s*\"([A-Za-z0-9-]+)\"")
-    return sorted({name.lower() for name in names})
+    return sorted({name.lower() for name in names} - FRAMING_HEADERS)
 
 
 def query_params_read() -> list[str]:
