@@ -10,7 +10,8 @@ GELU uses the tanh form (the vectors differ from the erf form's by under 1e-3, n
 measured). A text longer than the model's 256 tokens is embedded in overlapping windows whose
 vectors are averaged, where sentence-transformers would cut it off.
 
-Cost on one core: about 10 ms for a question, 15 ms for a 60-word paragraph; 91 MB mapped.
+Cost on one core: 15-20 ms for a question, 20-30 ms for a 60-word paragraph (reading the 42 MB of
+encoder weights once per forward pass bounds it); 91 MB mapped.
 Nothing here is imported with the app: :mod:`shared.knowledge.embeddings` loads it on first use.
 """
 
