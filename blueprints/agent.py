@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import azure.functions as func
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.config import get_settings
 from shared.conversations import agent as agents
+from shared.conversations import handoffs
 from shared.identity.teams import authenticate_agent
 from shared.ops.bootstrap import bootstrapped
 from shared.realtime.client import get_realtime
@@ -27,6 +30,23 @@ class TypingIn(BaseModel):
     """The agent started or stopped typing."""
 
     isTyping: bool
+
+
+def _note_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain more than whitespace")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value.strip()
+
+
+class CloseIn(BaseModel):
+    """How the conversation ended, and what the bot should have answered (both optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    resolution: Literal["resolved", "unresolved"] | None = None
+    note: Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_note_text)] | None = None
 
 
 def _session_id(req: func.HttpRequest) -> str:
@@ -70,7 +90,7 @@ async def agent_sessions(req: func.HttpRequest) -> func.HttpResponse:
     """Sessions visible to agents, newest activity first, with a cursor for more."""
     agent = await authenticate_agent(req)
     limit = query_int(req, "limit", default=50, low=1, high=200)
-    body = await agents.list_sessions(
+    body = await handoffs.queue(
         agent,
         status=req.params.get("status") or None,
         claimed_by=req.params.get("claimedBy") or None,
@@ -87,17 +107,17 @@ async def agent_transcript(req: func.HttpRequest) -> func.HttpResponse:
     """A session's messages after ``?after=``."""
     await authenticate_agent(req)
     after = query_int(req, "after", default=0, low=0, high=10**9)
-    return json_response(await agents.transcript(_session_id(req), after), headers=NO_STORE)
+    return json_response(await handoffs.transcript(_session_id(req), after), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/claim", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
 @bootstrapped
 async def agent_claim(req: func.HttpRequest) -> func.HttpResponse:
-    """Claim a session (seat-gated; atomic)."""
+    """Claim a session (seat-gated; atomic), answered with the handoff summary."""
     agent = await authenticate_agent(req)
     request = _request_key(req, "claim")
-    return json_response(await agents.claim(agent, _session_id(req), request), headers=NO_STORE)
+    return json_response(await handoffs.claim(agent, _session_id(req), request), headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/message", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -115,10 +135,12 @@ async def agent_message(req: func.HttpRequest) -> func.HttpResponse:
 @endpoint
 @bootstrapped
 async def agent_close(req: func.HttpRequest) -> func.HttpResponse:
-    """Close a session (owning agent only)."""
+    """Close a session (owning agent only), optionally with ``resolution`` and a learning ``note``."""
     agent = await authenticate_agent(req)
-    request = _request_key(req, "close")
-    return json_response(await agents.close(agent, _session_id(req), request), headers=NO_STORE)
+    body = read_json(req, CloseIn, max_bytes=get_settings().max_body_bytes, optional=True)
+    request = _request_key(req, "close", body.model_dump(exclude_none=True) or None)
+    closed = await handoffs.close(agent, _session_id(req), request, resolution=body.resolution, note=body.note)
+    return json_response(closed, headers=NO_STORE)
 
 
 @bp.route(route="agent/sessions/{id}/typing", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from shared.billing import seats as billing
 from shared.billing.plans import get_catalogue
 from shared.config import get_settings
+from shared.conversations import hours
 from shared.conversations import visitor as chat
 from shared.identity.visitor_tokens import bearer
 from shared.ops.bootstrap import bootstrapped
@@ -50,6 +51,12 @@ class TypingIn(SessionRef):
     """The visitor started or stopped typing."""
 
     isTyping: bool
+
+
+class EmailIn(SessionRef):
+    """An email address for a reply, left while the team is away."""
+
+    email: str = Field(max_length=1000)
 
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -233,6 +240,18 @@ async def chat_handoff(req: func.HttpRequest) -> func.HttpResponse:
     if req.method == "DELETE":
         return json_response(await chat.cancel_handoff(session_id, request), headers=NO_STORE)
     return json_response(await chat.request_handoff(session_id, request), headers=NO_STORE)
+
+
+@bp.route(route="chat/email", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)
+@with_cors
+@endpoint
+@bootstrapped
+async def chat_email(req: func.HttpRequest) -> func.HttpResponse:
+    """The visitor leaves an email address for a reply (validated, stored on the session, audited)."""
+    await _visitor(req, None)  # the caller before the body: a stranger's body is never parsed
+    body = read_json(req, EmailIn, max_bytes=4096)
+    session_id = await _visitor(req, body.sessionId)
+    return json_response(await hours.leave_email(session_id, body.email), headers=NO_STORE)
 
 
 @bp.route(route="chat/typing", methods=_VISITOR_METHODS, auth_level=func.AuthLevel.ANONYMOUS)

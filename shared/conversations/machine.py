@@ -80,6 +80,7 @@ class VisitorMessage:
     wants_person: bool = False
     guard: str | None = None  # texts.BOT_OFF (kill switch), texts.SESSION_CAP or texts.DEPLOYMENT_CAP
     per_minute: int = 0  # the visitor's message limit per minute (0: none)
+    notice: str = ""  # the bot's words when this hands off, instead of the usual (the team is away)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,9 @@ class BotAnswered:
 
 @dataclass(frozen=True)
 class AskForPerson:
-    """The visitor pressed "talk to a person"."""
+    """The visitor pressed "talk to a person"; ``notice``: the bot's words instead of the usual (the team is away)."""
+
+    notice: str = ""
 
 
 @dataclass(frozen=True)
@@ -143,9 +146,13 @@ class Close:
 
 @dataclass(frozen=True)
 class WaitExpired:
-    """The timer: a request for a person nobody claimed within ``wait`` goes back to the bot."""
+    """The timer: a request for a person nobody claimed within ``wait`` goes back to the bot.
+
+    ``since``: the wait counts from this moment at the earliest (the opening of the team's day).
+    """
 
     wait: timedelta
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -307,7 +314,7 @@ def _visitor_message(draft: _Draft, command: VisitorMessage) -> Decision:
             draft.handed_off()
         draft.add("visitor", command.text)
         draft.move(HUMAN_REQUESTED)
-        draft.add("bot", texts.GUARD_TEXT.get(command.guard or "", texts.HANDOFF_TEXT))
+        draft.add("bot", command.notice or texts.GUARD_TEXT.get(command.guard or "", texts.HANDOFF_TEXT))
         return draft.done(Outcome.HANDED_OFF)
     return draft.done(Outcome.ASK_BOT)
 
@@ -355,7 +362,7 @@ def _bot_answered(draft: _Draft, command: BotAnswered) -> Decision:
     return draft.done(Outcome.REPLIED)
 
 
-def _ask_for_person(draft: _Draft, _: AskForPerson) -> Decision:
+def _ask_for_person(draft: _Draft, command: AskForPerson) -> Decision:
     status = draft.before.status
     if status == CLOSED:
         return _closed(draft)
@@ -363,7 +370,7 @@ def _ask_for_person(draft: _Draft, _: AskForPerson) -> Decision:
         return draft.done(Outcome.UNCHANGED)
     draft.handed_off()
     draft.move(HUMAN_REQUESTED)
-    draft.add("bot", texts.HANDOFF_TEXT)
+    draft.add("bot", command.notice or texts.HANDOFF_TEXT)
     return draft.done(Outcome.HANDED_OFF)
 
 
@@ -430,6 +437,8 @@ def _close(draft: _Draft, command: Close) -> Decision:
 def _wait_expired(draft: _Draft, command: WaitExpired) -> Decision:
     session = draft.before
     waited_since = session.handoff_requested_at or session.last_activity_at
+    if command.since is not None:
+        waited_since = max(waited_since, command.since)
     if session.status != HUMAN_REQUESTED or draft.now - waited_since < command.wait:
         return draft.done(Outcome.UNCHANGED)
     draft.move(OPEN)

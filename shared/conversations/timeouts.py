@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from shared.clock import utcnow
 from shared.config import get_settings
+from shared.conversations import hours
 from shared.conversations.commit import execute
 from shared.conversations.machine import Command, Decision, IdleExpired, WaitExpired
 from shared.conversations.models import CLAIMED, HUMAN_REQUESTED, OPEN
@@ -39,8 +40,11 @@ async def _apply(session_id: str, command: Command) -> bool:
 async def return_unclaimed_to_bot() -> int:
     """Sessions waiting for a person longer than the configured wait get the bot back."""
     wait = timedelta(minutes=get_settings().human_wait_minutes)
+    team_in, opening = await hours.wait_floor()
+    if not team_in:  # outside office hours requests wait for the team (the visitor was told when it is back)
+        return 0
     ids = await SessionIndexRepository().ids_with_status(HUMAN_REQUESTED, limit=_BATCH)
-    return sum([await _apply(session_id, WaitExpired(wait)) for session_id in ids])
+    return sum([await _apply(session_id, WaitExpired(wait, since=opening)) for session_id in ids])
 
 
 async def close_idle() -> int:

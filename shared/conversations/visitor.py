@@ -16,7 +16,8 @@ from typing import Any
 
 from shared.clock import iso, utcnow
 from shared.config import get_settings
-from shared.conversations import guards
+from shared.control.store import current
+from shared.conversations import guards, hours, threshold
 from shared.conversations.commit import Result, create_session, execute, load_for_change, load_session, once
 from shared.conversations.machine import (
     AskForPerson,
@@ -53,7 +54,7 @@ async def open_session(origin: str) -> dict[str, Any]:
     secret, issuer = await _signing()
     session = await create_session(Session(session_id=str(uuid.uuid4()), origin=origin[:200]), actor=_ACTOR)
     token = issue(session.session_id, secret=secret, issuer=issuer, ttl_seconds=settings.visitor_token_ttl_seconds)
-    return _session_body(session, token.token, token.expires_at.isoformat())
+    return await _session_body(session, token.token, token.expires_at.isoformat())
 
 
 async def renew_session(old_token: str, session_id: str) -> dict[str, Any]:
@@ -67,10 +68,10 @@ async def renew_session(old_token: str, session_id: str) -> dict[str, Any]:
     if session.status == CLOSED:  # a closed conversation takes no more messages: start a new one
         raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
     token = issue(session_id, secret=secret, issuer=issuer, ttl_seconds=settings.visitor_token_ttl_seconds)
-    return _session_body(session, token.token, token.expires_at.isoformat())
+    return await _session_body(session, token.token, token.expires_at.isoformat())
 
 
-def _session_body(session: Session, token: str, expires_at: str) -> dict[str, Any]:
+async def _session_body(session: Session, token: str, expires_at: str) -> dict[str, Any]:
     settings = get_settings()
     return {
         "sessionId": session.session_id,
@@ -81,6 +82,7 @@ def _session_body(session: Session, token: str, expires_at: str) -> dict[str, An
             "title": settings.widget_title,
             "greeting": settings.widget_greeting,
             "color": settings.widget_color,
+            **await hours.widget_config(),  # visitorChoice, awayMessage, away (office hours)
         },
     }
 
@@ -154,7 +156,18 @@ async def _visitor_command(session: Session | None, text: str) -> VisitorMessage
     guard = None
     if session is not None and session.status == OPEN and not wants_person:
         guard = await guards.refusal(session, settings)
-    return VisitorMessage(text, wants_person=wants_person, guard=guard, per_minute=settings.chat_messages_per_minute)
+    notice = ""
+    if session is not None and session.status == OPEN and (wants_person or guard):
+        notice = await _away_notice()
+    return VisitorMessage(
+        text, wants_person=wants_person, guard=guard, per_minute=settings.chat_messages_per_minute, notice=notice
+    )
+
+
+async def _away_notice() -> str:
+    """The bot's words for a handoff while the team is away (empty inside office hours)."""
+    state = await hours.availability()
+    return "" if state.open else state.message
 
 
 def _bot_answered(text: str, reply: BotReply) -> BotAnswered:
@@ -178,11 +191,29 @@ def _answer(reply: BotReply) -> BotAnswer:
 
 
 async def _with_queue_position(result: Result) -> Result:
-    """Add the visitor's place in the queue to an answer that says they are waiting."""
+    """Add the visitor's place in the queue to an answer that says they are waiting, and whether the
+    team is away (so a visitor waiting outside office hours is always told when it is back)."""
     queue = result.body.get("queue")
     if isinstance(queue, dict) and queue.get("waitingSince"):
         position = await SessionIndexRepository().queue_position(result.body["sessionId"], queue["waitingSince"])
         result.body = {**result.body, "queue": {**queue, "position": position}}
+        state = await hours.availability()
+        if not state.open:
+            result.body["away"] = state.public(await _left_email(result.body["sessionId"]))
+    return result
+
+
+async def _left_email(session_id: str) -> str:
+    from shared.storage.handoffs import HandoffRepository
+
+    record = await HandoffRepository().get(session_id)
+    return record.email if record else ""
+
+
+def _offering(result: Result, offer: bool) -> Result:
+    """Mark a bot reply below the handoff threshold: the widget offers a person under it."""
+    if offer and result.status == 200 and result.body.get("reply"):
+        result.body = {**result.body, "offerPerson": True}
     return result
 
 
@@ -203,10 +234,15 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
             return result
         assert result.decision is not None
         history = _history(result.decision.before)
-        reply = await get_provider().reply(history, text, await ground(history, text))
+        grounding = await ground(history, text)
+        reply = await get_provider().reply(history, text, grounding)
+        offer = threshold.apply(reply, grounding, text, await current())
         command = _bot_answered(text, reply)
         guards.count_call(command.answer.cost_micro_usd)
-        return await execute(session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded)
+        answered = await execute(
+            session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
+        )
+        return _offering(answered, offer)
 
     return _with_rate_headers(await _with_queue_position(await once(session_id, request, run)))
 
@@ -219,18 +255,21 @@ async def stream_message(session_id: str, text: str, request: RequestKey | None)
         assert result.decision is not None
         started = time.perf_counter()
         history = _history(result.decision.before)
-        stream = get_provider().stream(history, text, await ground(history, text))
+        grounding = await ground(history, text)
+        stream = get_provider().stream(history, text, grounding)
         async for delta in stream:
             yield {"type": "delta", "text": delta}
         reply = stream.reply if hasattr(stream, "reply") else None
         if reply is None:
             raise RuntimeError("the provider's stream ended without a reply")
         reply.latency_ms = reply.latency_ms or int((time.perf_counter() - started) * 1000)
+        offer = threshold.apply(reply, grounding, text, await current())
         command = _bot_answered(text, reply)
         guards.count_call(command.answer.cost_micro_usd)
         result = await execute(
             session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
         )
+        result = _offering(result, offer)
     result = await _with_queue_position(result)
     yield {"type": "done", "httpStatus": result.status, **result.body}
 
@@ -254,8 +293,9 @@ async def request_handoff(session_id: str, request: RequestKey | None = None) ->
 
     async def run() -> Result:
         loaded = await load_for_change(session_id, request)
+        notice = await _away_notice() if loaded.session is not None and loaded.session.status == OPEN else ""
         return await execute(
-            session_id, AskForPerson(), respond=_handoff_response, actor=_ACTOR, request=request, loaded=loaded
+            session_id, AskForPerson(notice), respond=_handoff_response, actor=_ACTOR, request=request, loaded=loaded
         )
 
     return (await _with_queue_position(await once(session_id, request, run))).body

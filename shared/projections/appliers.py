@@ -84,6 +84,13 @@ async def record_gap(row: OutboxRow, _: OutboxNotice) -> None:
     await record(row.session_id, str(row.payload.get("question", "")), str(row.payload.get("reason", "")), at)
 
 
+async def write_summary(row: OutboxRow, _: OutboxNotice) -> None:
+    """Write the handoff summary for the agents (once per commit version)."""
+    from shared.conversations.summary import summarise
+
+    await summarise(row.session_id, row.version, now=row.created_at)
+
+
 async def push(row: OutboxRow, notice: OutboxNotice) -> None:
     """Push what the request could not (it pushes first itself; this runs only when that failed)."""
     if row.version <= notice.pushed_upto:

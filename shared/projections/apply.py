@@ -1,6 +1,6 @@
 """Applying a session's outbox: the work the outbox queue trigger does for each notice.
 
-Rows are read in commit order; each kind (orderings, rollup, search, audit, seat, push, gap) runs
+Rows are read in commit order; each kind (orderings, rollup, search, audit, seat, push, gap, handoff) runs
 beside the others, its own rows oldest first, and stops at its first failure so a later row never
 overtakes an earlier one. Every applier is idempotent (running it twice changes nothing). Applied
 rows are deleted together in one transaction. When any row failed, :class:`ProjectionFailed` is
@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from shared.projections.consequences import AUDIT, GAP, ORDERINGS, PUSH, ROLLUP, SEARCH, SEAT
+from shared.projections.consequences import AUDIT, GAP, HANDOFF, ORDERINGS, PUSH, ROLLUP, SEARCH, SEAT
 from shared.storage.chats import ChatRepository, OutboxRow
 from shared.storage.outbox import OutboxNotice
 
@@ -105,6 +105,7 @@ def _applier(kind: str) -> Applier:
         SEAT: appliers.take_seat,
         PUSH: appliers.push,
         GAP: appliers.record_gap,
+        HANDOFF: appliers.write_summary,
     }
     if kind not in known:
         raise ValueError(f"unknown outbox row kind {kind!r}")

@@ -21,7 +21,8 @@ from shared.storage.seats import billing_month
 
 ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", "audit", "seat", "push"
 GAP = "gap"  # a question the knowledge did not answer (shown on the dashboard as a content gap)
-KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP)
+HANDOFF = "handoff"  # the conversation moved to a person: write the handoff summary for the agents
+KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF)
 GAP_QUESTION_CHARS = 500
 
 
@@ -76,6 +77,8 @@ def consequences(
     if messages or (before is not None and (status_changed or owner_changed)):
         first, last = (messages[0].seq, messages[-1].seq) if messages else (0, 0)
         rows.append(row(PUSH, first=first, last=last, session=status_changed or owner_changed))
+    if before is not None and after.status == HUMAN_REQUESTED and before.status != HUMAN_REQUESTED:
+        rows.append(row(HANDOFF, at=iso(now)))
     if gap is not None:
         rows.append(row(GAP, question=gap.question[:GAP_QUESTION_CHARS], reason=gap.reason, at=iso(now)))
     return rows

@@ -248,11 +248,16 @@ class AuditRepository:
         if_match = {"mode": UpdateMode.REPLACE, "etag": counted.etag, "match_condition": MatchConditions.IfNotModified}
         return ("update", entity, if_match)
 
-    async def record_session(self, session_id: str, version: int, entries: list[AuditEntry]) -> None:
-        """Record commit ``version``'s events in the session's partition and the day rows (again is fine)."""
+    async def record_session(
+        self, session_id: str, version: int, entries: list[AuditEntry], *, first_index: int = 0
+    ) -> None:
+        """Record commit ``version``'s events in the session's partition and the day rows (again is fine).
+
+        ``first_index``: where the events' numbering starts (events recorded beside a commit, after it).
+        """
         from azure.core.exceptions import ResourceExistsError
 
-        for index, entry in enumerate(entries):
+        for index, entry in enumerate(entries, start=first_index):
             entry.session_id, entry.row = session_id, session_row(version, index)
             entry.entry_id = entry.entry_id or f"{session_id}.{version}.{index}"
             try:

@@ -14,6 +14,7 @@ KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk
 KNOWLEDGE_VECTORS = "knowledgevectors"  # PartitionKey = vector space, RowKey = text hash: cached embeddings
 KNOWLEDGE_GAPS = "knowledgegaps"  # PartitionKey = day (newest first), RowKey = session + question: content gaps
 KNOWLEDGE_PAGES = "knowledgepages"  # PartitionKey = source id, RowKey = page key: crawled pages' content hashes
+KNOWLEDGE_DRAFTS = "knowledgedrafts"  # PartitionKey "draft", RowKey = id: learning notes waiting for an admin
 
 ALL_TABLES = (
     META,
@@ -30,6 +31,7 @@ ALL_TABLES = (
     KNOWLEDGE_VECTORS,
     KNOWLEDGE_PAGES,
     KNOWLEDGE_GAPS,
+    KNOWLEDGE_DRAFTS,
 )
 
 KNOWLEDGE_CONTAINER = "knowledge"  # uploaded files of file sources (sources/<id>/file)
