@@ -20,6 +20,8 @@ Close              refused 403  refused 403       owner: closed   refused 409
 WaitExpired        unchanged    bot back if due   unchanged       unchanged
 IdleExpired        closed if    closed if idle    closed if idle  unchanged
                    idle
+Rate               refused 409  refused 409       refused 409     rated (once;
+                                                                  again: 409)
 =================  ===========  ================  ==============  ===========
 
 A decision may also name a **content gap**: the visitor's question when the bot's answer says the
@@ -145,6 +147,14 @@ class Close:
 
 
 @dataclass(frozen=True)
+class Rate:
+    """The visitor rates a closed conversation (1 to 5), once; ``comment`` is optional."""
+
+    score: int
+    comment: str = ""
+
+
+@dataclass(frozen=True)
 class WaitExpired:
     """The timer: a request for a person nobody claimed within ``wait`` goes back to the bot.
 
@@ -172,6 +182,7 @@ Command = (
     | Close
     | WaitExpired
     | IdleExpired
+    | Rate
 )
 
 
@@ -456,6 +467,17 @@ def _idle_expired(draft: _Draft, command: IdleExpired) -> Decision:
     return draft.done(Outcome.CHANGED)
 
 
+def _rate(draft: _Draft, command: Rate) -> Decision:
+    session = draft.before
+    if session.status != CLOSED:
+        return draft.refuse(409, "session-open", "Only a closed conversation can be rated.")
+    if session.rating:
+        return draft.refuse(409, "already-rated", "This conversation has already been rated.", score=session.rating)
+    draft.after.rating, draft.after.rating_comment = command.score, command.comment
+    draft.note("rating:given", score=str(command.score), comment=command.comment)
+    return draft.done(Outcome.CHANGED)
+
+
 _HANDLERS: dict[type, Any] = {
     VisitorMessage: _visitor_message,
     BotAnswered: _bot_answered,
@@ -466,4 +488,5 @@ _HANDLERS: dict[type, Any] = {
     Close: _close,
     WaitExpired: _wait_expired,
     IdleExpired: _idle_expired,
+    Rate: _rate,
 }

@@ -52,6 +52,8 @@ class Session:
     # Visitor messages stored in the current UTC minute: the chat limit every worker sees.
     rate_minute: str = ""
     rate_count: int = 0
+    rating: int = 0  # the visitor's rating of the closed conversation (1 to 5; 0: none)
+    rating_comment: str = ""
     etag: str = ""
 
     def copy(self) -> Session:
@@ -75,6 +77,7 @@ class Session:
             "completionTokens": self.completion_tokens,
             "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
             "preview": self.preview,
+            "rating": self.rating or None,
         }
 
     def messages_this_minute(self, now: datetime) -> int:

@@ -95,6 +95,7 @@ async def _apply_kind(kind: str, rows: list[OutboxRow], notice: OutboxNotice) ->
 
 
 def _applier(kind: str) -> Applier:
+    from shared.analytics.projection import ANALYTICS, count_analytics
     from shared.projections import appliers
 
     known: dict[str, Applier] = {
@@ -105,6 +106,7 @@ def _applier(kind: str) -> Applier:
         SEAT: appliers.take_seat,
         PUSH: appliers.push,
         GAP: appliers.record_gap,
+        ANALYTICS: count_analytics,
         HANDOFF: appliers.write_summary,
     }
     if kind not in known:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.analytics.facts import event_of
 from shared.clock import iso
 from shared.conversations.machine import Gap, Note
 from shared.conversations.models import HUMAN_REQUESTED, Message, Session
@@ -22,7 +23,8 @@ from shared.storage.seats import billing_month
 ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", "audit", "seat", "push"
 GAP = "gap"  # a question the knowledge did not answer (shown on the dashboard as a content gap)
 HANDOFF = "handoff"  # the conversation moved to a person: write the handoff summary for the agents
-KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF)
+ANALYTICS = "analytics"  # the conversation's facts and its start day's counters (the Analytics view)
+KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, ANALYTICS)
 GAP_QUESTION_CHARS = 500
 
 
@@ -81,4 +83,7 @@ def consequences(
         rows.append(row(HANDOFF, at=iso(now)))
     if gap is not None:
         rows.append(row(GAP, question=gap.question[:GAP_QUESTION_CHARS], reason=gap.reason, at=iso(now)))
+    cost = (usage or {}).get("costMicroUsd", 0)
+    if (counted := event_of(before, after, messages, cost_micro_usd=cost, now=now)) is not None:
+        rows.append(row(ANALYTICS, **counted.payload()))
     return rows

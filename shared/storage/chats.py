@@ -66,6 +66,8 @@ def session_entity(session: Session) -> dict[str, Any]:
             "recent": json.dumps(session.recent, ensure_ascii=False, separators=(",", ":")),
             "rateMinute": session.rate_minute,
             "rateCount": session.rate_count,
+            "rating": session.rating,
+            "ratingComment": session.rating_comment,
         },
         _INT64,
     )
@@ -101,6 +103,8 @@ def session_from_entity(entity: Any) -> Session:
         recent=recent,
         rate_minute=entity.get("rateMinute", ""),
         rate_count=as_int(entity.get("rateCount")),
+        rating=as_int(entity.get("rating")),
+        rating_comment=entity.get("ratingComment", ""),
         etag=_etag(entity),
     )
 

@@ -20,6 +20,7 @@ from shared.conversations.machine import (
     Close,
     IdleExpired,
     Outcome,
+    Rate,
     VisitorMessage,
     WaitExpired,
     decide,
@@ -108,6 +109,8 @@ VARIANTS: dict[str, Any] = {
     "idle": IdleExpired(idle=QUIET - timedelta(minutes=5)),
     "idle-not-idle": IdleExpired(idle=QUIET + timedelta(minutes=5)),
     "idle-no-messages": IdleExpired(idle=QUIET - timedelta(minutes=5)),
+    "rate": Rate(5, "Thanks"),
+    "rate-again": Rate(2),
 }
 NO_MESSAGES = {"seq": 0, "version": 0, "recent": [], "preview": ""}
 
@@ -226,6 +229,15 @@ TABLE = [
     row(CLOSED, "idle", R.UNCHANGED, CLOSED, []),
     row(CLOSED, "idle-not-idle", R.UNCHANGED, CLOSED, []),
     row(CLOSED, "idle-no-messages", R.UNCHANGED, CLOSED, [], **NO_MESSAGES),
+    # Rate: only a closed conversation, and only once.
+    row(OPEN, "rate", R.REFUSED, OPEN, [], (409, "session-open")),
+    row(HUMAN_REQUESTED, "rate", R.REFUSED, HUMAN_REQUESTED, [], (409, "session-open")),
+    row(CLAIMED, "rate", R.REFUSED, CLAIMED, [], (409, "session-open")),
+    row(CLOSED, "rate", R.CHANGED, CLOSED, []),
+    row(OPEN, "rate-again", R.REFUSED, OPEN, [], (409, "session-open"), rating=4),
+    row(HUMAN_REQUESTED, "rate-again", R.REFUSED, HUMAN_REQUESTED, [], (409, "session-open"), rating=4),
+    row(CLAIMED, "rate-again", R.REFUSED, CLAIMED, [], (409, "session-open"), rating=4),
+    row(CLOSED, "rate-again", R.REFUSED, CLOSED, [], (409, "already-rated"), rating=4),
 ]
 # fmt: on
 
