@@ -4,7 +4,7 @@ import logging
 
 import azure.functions as func
 
-import blueprints.analytics
+import blueprints.webhooks
 from blueprints import admin, agent, control, devauth, drafts, gaps, knowledge, public, queues, timers
 
 logging.getLogger("azure").setLevel(logging.WARNING)
@@ -12,4 +12,4 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for module in (public, admin, agent, devauth, knowledge, drafts, gaps, control, timers, queues):
     app.register_functions(module.bp)
-app.register_functions(blueprints.analytics.bp)
+app.register_functions(blueprints.webhooks.bp)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from shared.projections.consequences import AUDIT, GAP, HANDOFF, ORDERINGS, PUSH, ROLLUP, SEARCH, SEAT
+from shared.projections.consequences import AUDIT, GAP, HANDOFF, ORDERINGS, PUSH, ROLLUP, SEARCH, SEAT, WEBHOOK
 from shared.storage.chats import ChatRepository, OutboxRow
 from shared.storage.outbox import OutboxNotice
 
@@ -95,8 +95,8 @@ async def _apply_kind(kind: str, rows: list[OutboxRow], notice: OutboxNotice) ->
 
 
 def _applier(kind: str) -> Applier:
-    from shared.analytics.projection import ANALYTICS, count_analytics
     from shared.projections import appliers
+    from shared.webhooks import delivery as webhook_delivery
 
     known: dict[str, Applier] = {
         ORDERINGS: appliers.project_orderings,
@@ -106,8 +106,8 @@ def _applier(kind: str) -> Applier:
         SEAT: appliers.take_seat,
         PUSH: appliers.push,
         GAP: appliers.record_gap,
-        ANALYTICS: count_analytics,
         HANDOFF: appliers.write_summary,
+        WEBHOOK: webhook_delivery.apply_outbox_row,
     }
     if kind not in known:
         raise ValueError(f"unknown outbox row kind {kind!r}")

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from shared.analytics.facts import event_of
 from shared.clock import iso
 from shared.conversations.machine import Gap, Note
 from shared.conversations.models import HUMAN_REQUESTED, Message, Session
@@ -19,12 +18,13 @@ from shared.storage.chats import OutboxRow
 from shared.storage.orderings import IndexedSession
 from shared.storage.rollups import hour_key
 from shared.storage.seats import billing_month
+from shared.webhooks.events import commit_events
 
 ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", "audit", "seat", "push"
 GAP = "gap"  # a question the knowledge did not answer (shown on the dashboard as a content gap)
 HANDOFF = "handoff"  # the conversation moved to a person: write the handoff summary for the agents
-ANALYTICS = "analytics"  # the conversation's facts and its start day's counters (the Analytics view)
-KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, ANALYTICS)
+WEBHOOK = "webhook"  # the commit's events for the webhook endpoints subscribed to them
+KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, WEBHOOK)
 GAP_QUESTION_CHARS = 500
 
 
@@ -81,9 +81,8 @@ def consequences(
         rows.append(row(PUSH, first=first, last=last, session=status_changed or owner_changed))
     if before is not None and after.status == HUMAN_REQUESTED and before.status != HUMAN_REQUESTED:
         rows.append(row(HANDOFF, at=iso(now)))
+    if hooks := commit_events(before, after, messages, notes, now):
+        rows.append(row(WEBHOOK, events=hooks))
     if gap is not None:
         rows.append(row(GAP, question=gap.question[:GAP_QUESTION_CHARS], reason=gap.reason, at=iso(now)))
-    cost = (usage or {}).get("costMicroUsd", 0)
-    if (counted := event_of(before, after, messages, cost_micro_usd=cost, now=now)) is not None:
-        rows.append(row(ANALYTICS, **counted.payload()))
     return rows

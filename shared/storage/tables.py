@@ -8,13 +8,13 @@ SEATS = "seats"  # PartitionKey = billing month, RowKey = agent oid
 RATELIMITS = "ratelimits"  # fixed-window counters per client
 SEARCH = "searchindex"  # messages written since the last compaction into search segments
 AUDIT = "audit"  # every session transition
-ANALYTICS = "analytics"  # PartitionKey = start month: conversations' facts and per-day counters
 OUTBOX_PENDING = "outboxpending"  # sessions whose commits may have outbox rows left (the repair timer's list)
 KNOWLEDGE_SOURCES = "knowledgesources"  # PartitionKey "source", RowKey = source id: the knowledge base's sources
 KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk id: a source's chunks
 KNOWLEDGE_VECTORS = "knowledgevectors"  # PartitionKey = vector space, RowKey = text hash: cached embeddings
 KNOWLEDGE_GAPS = "knowledgegaps"  # PartitionKey = day (newest first), RowKey = session + question: content gaps
 KNOWLEDGE_PAGES = "knowledgepages"  # PartitionKey = source id, RowKey = page key: crawled pages' content hashes
+WEBHOOKS = "webhooks"  # PartitionKey "endpoint" (RowKey = id) or "d.<endpoint id>" (its deliveries, newest first)
 KNOWLEDGE_DRAFTS = "knowledgedrafts"  # PartitionKey "draft", RowKey = id: learning notes waiting for an admin
 
 ALL_TABLES = (
@@ -26,13 +26,13 @@ ALL_TABLES = (
     RATELIMITS,
     SEARCH,
     AUDIT,
-    ANALYTICS,
     OUTBOX_PENDING,
     KNOWLEDGE_SOURCES,
     KNOWLEDGE_CHUNKS,
     KNOWLEDGE_VECTORS,
     KNOWLEDGE_PAGES,
     KNOWLEDGE_GAPS,
+    WEBHOOKS,
     KNOWLEDGE_DRAFTS,
 )
 
@@ -41,4 +41,5 @@ ALL_CONTAINERS = (KNOWLEDGE_CONTAINER,)
 
 OUTBOX_QUEUE = "outbox"  # one message per commit: "apply this session's outbox rows"
 KNOWLEDGE_QUEUE = "knowledge"  # one message per indexing job of a url, sitemap or file source
-ALL_QUEUES = (OUTBOX_QUEUE, KNOWLEDGE_QUEUE)
+WEBHOOKS_QUEUE = "webhooks"  # one message per webhook delivery attempt, visible when it is due
+ALL_QUEUES = (OUTBOX_QUEUE, KNOWLEDGE_QUEUE, WEBHOOKS_QUEUE)
