@@ -5,11 +5,11 @@ import logging
 import azure.functions as func
 
 import blueprints.webhooks
-from blueprints import admin, agent, control, devauth, drafts, gaps, knowledge, public, queues, timers
+from blueprints import admin, agent, approvals, control, devauth, drafts, gaps, knowledge, public, queues, timers
 
 logging.getLogger("azure").setLevel(logging.WARNING)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
-for module in (public, admin, agent, devauth, knowledge, drafts, gaps, control, timers, queues):
+for module in (public, admin, agent, approvals, devauth, knowledge, drafts, gaps, control, timers, queues):
     app.register_functions(module.bp)
 app.register_functions(blueprints.webhooks.bp)

@@ -24,7 +24,7 @@ from shared.web.http import correlation_id, decode_cursor, encode_cursor, invali
 
 log = logging.getLogger(__name__)
 
-# Every event the product records (the approvals will add theirs); ``/api/audit?event=`` takes one
+# Every event the product records; ``/api/audit?event=`` takes one
 # of these names, or ``<category>:*`` for all events of a category.
 EVENTS = {
     "status:open": "a conversation started, or went back to the bot",
@@ -43,6 +43,14 @@ EVENTS = {
     "seat:taken": "an agent took a seat for the billing month (first claim)",
     "seat:over-quota": "seats went over the plan's quota: the grace period started",
     "seat:within-quota": "seats are within the plan's quota again",
+    "approval:drafted": "the bot's reply became an approval card (autonomy approve or auto-after)",
+    "approval:sent": "an agent sent an approval card's reply as drafted",
+    "approval:edited": "an agent edited an approval card's reply and sent it (before and after in the details)",
+    "approval:auto-sent": "an auto-after card nobody handled in time was sent",
+    "approval:dismissed": "an approval card was dropped (by an agent, or a person took over)",
+    "approval:rephrased": "an agent had the bot draft a card again with an instruction",
+    "approval:told": "an agent gave the bot an instruction for the rest of the conversation",
+    "approval:superseded": "the visitor wrote again before a card was handled: a new draft replaced it",
 }
 REFUSAL_PREFIX = "guard:"
 ERROR_EVENTS = ("bot:failed",)

@@ -24,7 +24,7 @@ from typing import Any
 
 from shared.clock import utcnow
 from shared.conversations import idempotency
-from shared.conversations.machine import Command, Decision, Outcome, decide
+from shared.conversations.machine import Decision, Outcome, decide
 from shared.conversations.models import Session
 from shared.errors import Problem
 from shared.projections.consequences import consequences
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 _ATTEMPTS = 8
 Respond = Callable[[Decision], tuple[int, dict[str, Any]]]
+Decide = Callable[[Session, Any, datetime], Decision]
 
 
 @dataclass
@@ -93,13 +94,14 @@ def refusal_problem(decision: Decision) -> Problem:
 
 async def execute(
     session_id: str,
-    command: Command,
+    command: object,  # a machine ``Command``, or what ``decider`` takes (approval cards)
     *,
     respond: Respond,
     actor: str,
     request: RequestKey | None = None,
     loaded: Loaded | None = None,
     marked: bool = True,
+    decider: Decide = decide,
 ) -> Result:
     """Decide ``command`` on the session and commit it (see the module docstring).
 
@@ -121,7 +123,7 @@ async def execute(
         session = loaded.session
         if session is None:
             raise not_found(session_id)
-        decision = decide(session, command, now)
+        decision = decider(session, command, now)
         if decision.outcome is Outcome.REFUSED:
             raise refusal_problem(decision)
         if decision.outcome is Outcome.ASK_BOT:
@@ -171,12 +173,21 @@ async def _push(decision: Decision) -> bool:
         ok = True
         if decision.messages:
             ok = await events.push_messages(after, decision.messages)
-        if after.status != before.status or after.claimed_by != before.claimed_by:
+        if after.status != before.status or after.claimed_by != before.claimed_by or card_changed(decision):
             ok = await events.push_session(after) and ok
+        if card_changed(decision):
+            created, resolved = events.card_payloads(before, after, decision.messages, decision.notes)
+            ok = await events.push_cards(created, resolved) and ok
         return ok
     except Exception:
         log.warning("real-time push failed for session %s", after.session_id, exc_info=True)
         return False
+
+
+def card_changed(decision: Decision) -> bool:
+    """True when the decision created or resolved an approval card."""
+    before, after = decision.before.card, decision.after.card
+    return (before.card_id if before else "") != (after.card_id if after else "")
 
 
 _announcing: set[asyncio.Task[None]] = set()

@@ -44,6 +44,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.conversations import texts
+from shared.conversations.card import DISMISSED, SUPERSEDED, Card
 from shared.conversations.models import CLAIMED, CLOSED, HUMAN_REQUESTED, OPEN, Message, Session, minute_of
 
 HANDOFF_GAP = "handoff"  # the reason of a gap recorded because the visitor asked for a person
@@ -56,6 +57,7 @@ class Outcome(enum.Enum):
     REPLIED = "replied"  # the visitor's message and the bot's reply
     HANDED_OFF = "handed-off"  # a person was requested (by the visitor, the bot or a guard)
     QUEUED = "queued"  # the visitor's message waits for a person (202)
+    HELD = "held"  # the bot's reply waits for an agent's approval as a card (202)
     CHANGED = "changed"  # any other committed change
     UNCHANGED = "unchanged"  # nothing to write
     REFUSED = "refused"  # the command is not allowed in this state
@@ -109,6 +111,10 @@ class BotAnswered:
     text: str
     answer: BotAnswer
     per_minute: int = 0
+    # Autonomy ``approve`` or ``auto-after``: the reply becomes the approval card ``card_id``.
+    hold: str = ""
+    card_id: str = ""
+    auto_send_after: int = 0  # ``auto-after``: seconds until the card is sent by itself
 
 
 @dataclass(frozen=True)
@@ -267,6 +273,8 @@ class _Draft:
 
     def move(self, to: str) -> None:
         session = self.after
+        if to != OPEN and session.card is not None:  # a person takes over: the bot's draft is moot
+            self.drop_card(DISMISSED, reason=to)
         if to == HUMAN_REQUESTED:
             session.handoff_requested_at = self.now
         elif to == CLOSED:
@@ -279,6 +287,13 @@ class _Draft:
         return Decision(
             outcome, self.before, self.after, self.messages, usage=self.usage, gap=self.gap, notes=self.notes
         )
+
+    def drop_card(self, resolution: str, **details: str) -> None:
+        """The pending approval card is resolved without being sent (audited)."""
+        card = self.after.card
+        if card is not None:
+            self.after.card = None
+            self.note(f"approval:{resolution}", cardId=card.card_id, **details)
 
     def note(self, event: str, **details: str) -> None:
         """Something for the audit log besides a status change (``guard:<reason>``, ``bot:failed``)."""
@@ -358,6 +373,9 @@ def _bot_answered(draft: _Draft, command: BotAnswered) -> Decision:
     draft.add("visitor", command.text)
     if draft.before.status != OPEN:  # a person was requested or claimed it while the bot thought
         return draft.done(Outcome.QUEUED)
+    draft.drop_card(SUPERSEDED, reason="visitor-wrote-again")  # this answer covers the newer message
+    if command.hold and not answer.failed and not answer.wants_person:
+        return _hold(draft, command)
     draft.add(
         "bot", answer.text, model=answer.model, provider=answer.provider,
         prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
@@ -371,6 +389,22 @@ def _bot_answered(draft: _Draft, command: BotAnswered) -> Decision:
     if answer.gap:
         draft.gap = Gap(command.text, answer.gap)
     return draft.done(Outcome.REPLIED)
+
+
+def _hold(draft: _Draft, command: BotAnswered) -> Decision:
+    """Keep the bot's answer as an approval card instead of sending it."""
+    answer = command.answer
+    auto_at = draft.now + timedelta(seconds=command.auto_send_after) if command.hold == "auto-after" else None
+    draft.after.card = Card(
+        command.card_id, draft.now, command.text, answer.text, [dict(c) for c in answer.citations],
+        model=answer.model, provider=answer.provider, prompt_tokens=answer.prompt_tokens,
+        completion_tokens=answer.completion_tokens, cost_micro_usd=answer.cost_micro_usd,
+        latency_ms=answer.latency_ms, auto_send_at=auto_at,
+    )  # fmt: skip
+    draft.note("approval:drafted", cardId=command.card_id, mode=command.hold)
+    if answer.gap:
+        draft.gap = Gap(command.text, answer.gap)
+    return draft.done(Outcome.HELD)
 
 
 def _ask_for_person(draft: _Draft, command: AskForPerson) -> Decision:

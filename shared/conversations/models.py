@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import iso, utcnow
+from shared.conversations.card import Card
 
 OPEN, HUMAN_REQUESTED, CLAIMED, CLOSED = "open", "human_requested", "claimed", "closed"
 STATUSES = (OPEN, HUMAN_REQUESTED, CLAIMED, CLOSED)
@@ -54,11 +55,13 @@ class Session:
     rate_count: int = 0
     rating: int = 0  # the visitor's rating of the closed conversation (1 to 5; 0: none)
     rating_comment: str = ""
+    card: Card | None = None  # the bot's drafted reply waiting for an agent (see ``card``)
+    instructions: list[str] = field(default_factory=list)  # agents' "tell the AI", in every later prompt
     etag: str = ""
 
     def copy(self) -> Session:
         """A detached copy (for before/after comparisons)."""
-        return replace(self, recent=list(self.recent))
+        return replace(self, recent=list(self.recent), instructions=list(self.instructions))
 
     def public(self) -> dict[str, Any]:
         """The camelCase form agents and the dashboard see."""
@@ -77,6 +80,7 @@ class Session:
             "completionTokens": self.completion_tokens,
             "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
             "preview": self.preview,
+            "pendingApproval": self.card.card_id if self.card else None,
             "rating": self.rating or None,
         }
 

@@ -17,7 +17,7 @@ from typing import Any
 from shared.clock import iso, utcnow
 from shared.config import get_settings
 from shared.control.store import current
-from shared.conversations import guards, hours, threshold
+from shared.conversations import approvals, guards, hours, threshold
 from shared.conversations.commit import Result, create_session, execute, load_for_change, load_session, once
 from shared.conversations.machine import (
     AskForPerson,
@@ -130,6 +130,8 @@ def _turn_response(decision: Decision) -> tuple[int, dict[str, Any]]:
     """The body of a chat turn: 200 with the bot's reply, or 202 queued for a person."""
     after, visitor = decision.after, decision.message_from("visitor")
     assert visitor is not None
+    if decision.outcome is Outcome.HELD:  # autonomy "approve": an agent sends the reply
+        return approvals.held_response(decision)
     if decision.outcome is Outcome.QUEUED:
         return 202, {
             "sessionId": after.session_id,
@@ -234,10 +236,10 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
             return result
         assert result.decision is not None
         history = _history(result.decision.before)
-        grounding = await ground(history, text)
+        grounding = approvals.guided(await ground(history, text), result.decision.before)
         reply = await get_provider().reply(history, text, grounding)
         offer = threshold.apply(reply, grounding, text, await current())
-        command = _bot_answered(text, reply)
+        command = await approvals.hold_for(_bot_answered(text, reply), session_id)
         guards.count_call(command.answer.cost_micro_usd)
         answered = await execute(
             session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
@@ -255,16 +257,18 @@ async def stream_message(session_id: str, text: str, request: RequestKey | None)
         assert result.decision is not None
         started = time.perf_counter()
         history = _history(result.decision.before)
-        grounding = await ground(history, text)
+        grounding = approvals.guided(await ground(history, text), result.decision.before)
         stream = get_provider().stream(history, text, grounding)
+        held = await approvals.holding()  # a reply waiting for approval is not shown while drafted
         async for delta in stream:
-            yield {"type": "delta", "text": delta}
+            if not held:
+                yield {"type": "delta", "text": delta}
         reply = stream.reply if hasattr(stream, "reply") else None
         if reply is None:
             raise RuntimeError("the provider's stream ended without a reply")
         reply.latency_ms = reply.latency_ms or int((time.perf_counter() - started) * 1000)
         offer = threshold.apply(reply, grounding, text, await current())
-        command = _bot_answered(text, reply)
+        command = await approvals.hold_for(_bot_answered(text, reply), session_id)
         guards.count_call(command.answer.cost_micro_usd)
         result = await execute(
             session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
@@ -332,6 +336,7 @@ async def visitor_messages(session_id: str, after: int) -> dict[str, Any]:
         "agentName": session.claimed_by_name or None,
         "messages": [m.public() for m in messages],
         "lastSeq": messages[-1].seq if messages else after,
+        "replyPending": session.card is not None,  # the bot's reply waits for an agent's approval
         "queue": _waiting(session),
     }
     return (await _with_queue_position(Result(200, body))).body

@@ -81,6 +81,8 @@ class Grounding:
 
     excerpts: list[Excerpt] = field(default_factory=list)
     min_score: float = 0.6
+    # Agents' instructions for this conversation (approval cards' "tell the AI" and "rephrase").
+    guidance: list[str] = field(default_factory=list)
 
     @property
     def best(self) -> Excerpt | None:

@@ -82,6 +82,10 @@ def build_messages(
     # Bounded history bounds the prompt tokens of a long conversation.
     turns = turns[-settings.history_turns :] if settings.history_turns else []
     system = f"{settings.system_prompt.strip()}\n\n{grounding_section(grounding)}"
+    if grounding.guidance:
+        system += "\n\nInstructions from the support team for this conversation (follow them):\n" + "\n".join(
+            f"- {line}" for line in grounding.guidance
+        )
     return [
         {"role": "system", "content": system},
         *({"role": turn.role, "content": turn.content} for turn in turns),

@@ -109,3 +109,28 @@ async def push(row: OutboxRow, notice: OutboxNotice) -> None:
     # Retried while it is news; after that clients have caught up with ``?after=`` anyway.
     if not ok and utcnow() - row.created_at < PUSH_RETRY_WINDOW:
         raise RuntimeError("real-time push failed")
+
+
+async def project_card(row: OutboxRow, notice: OutboxNotice) -> None:
+    """An approval card: keep the agents' pending list in step, schedule an ``auto-after`` send, push."""
+    from shared.storage.approvals import ApprovalRepository, AutoSendNotice, AutoSendQueue
+
+    approvals = ApprovalRepository()
+    created, resolved = row.payload.get("created"), row.payload.get("resolved")
+    if isinstance(resolved, dict):
+        await approvals.remove(str(resolved.get("createdAt") or ""), str(resolved["id"]))
+    if isinstance(created, dict):
+        card_id = str(created["id"])
+        await approvals.put(created)
+        session = await ChatRepository().get(row.session_id)
+        if session is None or session.card is None or session.card.card_id != card_id:
+            # Resolved meanwhile: its resolution's row may have run before this one wrote the card.
+            await approvals.remove(str(created.get("createdAt") or ""), card_id)
+        elif session.card.auto_send_at is not None:
+            await AutoSendQueue().schedule(AutoSendNotice(card_id), session.card.auto_send_at)
+    if row.version > notice.pushed_upto:
+        ok = await events.push_cards(
+            created if isinstance(created, dict) else None, resolved if isinstance(resolved, dict) else None
+        )
+        if not ok and utcnow() - row.created_at < PUSH_RETRY_WINDOW:
+            raise RuntimeError("real-time push of an approval card failed")

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from shared.projections.consequences import AUDIT, GAP, HANDOFF, ORDERINGS, PUSH, ROLLUP, SEARCH, SEAT, WEBHOOK
+from shared.projections.consequences import AUDIT, CARD, GAP, HANDOFF, ORDERINGS, PUSH, ROLLUP, SEARCH, SEAT, WEBHOOK
 from shared.storage.chats import ChatRepository, OutboxRow
 from shared.storage.outbox import OutboxNotice
 
@@ -106,6 +106,7 @@ def _applier(kind: str) -> Applier:
         SEAT: appliers.take_seat,
         PUSH: appliers.push,
         GAP: appliers.record_gap,
+        CARD: appliers.project_card,
         HANDOFF: appliers.write_summary,
         WEBHOOK: webhook_delivery.apply_outbox_row,
     }

@@ -14,6 +14,7 @@ from typing import Any
 from shared.clock import iso
 from shared.conversations.machine import Gap, Note
 from shared.conversations.models import HUMAN_REQUESTED, Message, Session
+from shared.realtime.events import card_payloads
 from shared.storage.chats import OutboxRow
 from shared.storage.orderings import IndexedSession
 from shared.storage.rollups import hour_key
@@ -24,7 +25,8 @@ ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH = "orderings", "rollup", "search", 
 GAP = "gap"  # a question the knowledge did not answer (shown on the dashboard as a content gap)
 HANDOFF = "handoff"  # the conversation moved to a person: write the handoff summary for the agents
 WEBHOOK = "webhook"  # the commit's events for the webhook endpoints subscribed to them
-KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, WEBHOOK)
+CARD = "card"  # an approval card created or resolved: the agents' pending list, the auto-send, the push
+KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, CARD, WEBHOOK)
 GAP_QUESTION_CHARS = 500
 
 
@@ -83,6 +85,9 @@ def consequences(
         rows.append(row(HANDOFF, at=iso(now)))
     if hooks := commit_events(before, after, messages, notes, now):
         rows.append(row(WEBHOOK, events=hooks))
+    created, resolved = card_payloads(before, after, messages, notes)
+    if created or resolved:
+        rows.append(row(CARD, created=created, resolved=resolved))
     if gap is not None:
         rows.append(row(GAP, question=gap.question[:GAP_QUESTION_CHARS], reason=gap.reason, at=iso(now)))
     return rows

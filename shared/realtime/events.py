@@ -1,5 +1,6 @@
 """Real-time events pushed after a change is committed (hub events ``ChatMessageReceived``,
-``SessionUpdated``, ``TypingIndicator``).
+``SessionUpdated``, ``TypingIndicator``, and to agents ``ApprovalCardCreated`` and
+``ApprovalCardResolved``).
 
 Each push returns whether every send went through; a failed push is retried from the outbox,
 and clients also catch up with ``?after=`` (they drop a message whose ``seq`` they already have).
@@ -7,10 +8,15 @@ and clients also catch up with ``?after=`` (they drop a message whose ``seq`` th
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from shared.clock import iso
+from shared.conversations.card import context_of
 from shared.conversations.models import Message, Session
+
+if TYPE_CHECKING:
+    from shared.conversations.machine import Note
 
 AGENTS_GROUP = "agents"
 
@@ -31,7 +37,54 @@ def session_payload(session: Session) -> dict[str, Any]:
         "handoffRequestedAt": iso(session.handoff_requested_at) or None,
         "preview": session.preview,
         "messageCount": session.seq,
+        "replyPending": session.card is not None,  # the bot's reply waits for an agent's approval
     }
+
+
+def card_payloads(
+    before: Session | None, after: Session, messages: Sequence[Message], notes: Sequence[Note]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``ApprovalCardCreated`` and ``ApprovalCardResolved`` arguments of a commit (None: no such event).
+
+    Created: the pending card with the conversation around it. Resolved: which card, what became
+    of it (``sent``, ``edited``, ``auto-sent``, ``dismissed``, ``rephrased``, ``told``,
+    ``superseded``), the message it sent and the card that replaced it.
+    """
+    old, new = before.card if before else None, after.card
+    old_id, new_id = (old.card_id if old else ""), (new.card_id if new else "")
+    created = {**new.public(), "context": context_of(after.recent)} if new and new_id != old_id else None
+    resolved = None
+    if old is not None and old_id != new_id:
+        resolution = next(
+            (note.event.removeprefix("approval:") for note in notes
+             if note.event.startswith("approval:") and note.details.get("cardId") == old_id),
+            "superseded",
+        )  # fmt: skip
+        sent = next((m for m in messages if m.sender == "bot"), None)
+        resolved = {
+            "id": old_id,
+            "sessionId": old.session_id,
+            "createdAt": iso(old.created_at),
+            "resolution": resolution,
+            "message": sent.public() if sent else None,
+            "replacedBy": new_id or None,
+        }
+    return created, resolved
+
+
+async def push_cards(created: dict[str, Any] | None, resolved: dict[str, Any] | None) -> bool:
+    """Tell every agent that a card was resolved and/or created (True when every send went through)."""
+    from shared.realtime.client import get_realtime
+
+    realtime = get_realtime()
+    if not realtime.enabled:
+        return True
+    ok = True
+    if resolved is not None:
+        ok = await realtime.send_to_group(AGENTS_GROUP, "ApprovalCardResolved", [resolved])
+    if created is not None:
+        ok = await realtime.send_to_group(AGENTS_GROUP, "ApprovalCardCreated", [created]) and ok
+    return ok
 
 
 async def push_messages(session: Session, messages: list[Message], *, to_visitor: bool = True) -> bool:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import iso, parse_iso, utcnow
+from shared.conversations.card import Card
 from shared.conversations.models import Message, Session
 from shared.storage import tables
 from shared.storage.clients import table_client
@@ -66,6 +67,10 @@ def session_entity(session: Session) -> dict[str, Any]:
             "recent": json.dumps(session.recent, ensure_ascii=False, separators=(",", ":")),
             "rateMinute": session.rate_minute,
             "rateCount": session.rate_count,
+            "card": json.dumps(session.card.stored(), ensure_ascii=False, separators=(",", ":"))
+            if session.card
+            else "",
+            "instructions": json.dumps(session.instructions, ensure_ascii=False, separators=(",", ":")),
             "rating": session.rating,
             "ratingComment": session.rating_comment,
         },
@@ -103,10 +108,27 @@ def session_from_entity(entity: Any) -> Session:
         recent=recent,
         rate_minute=entity.get("rateMinute", ""),
         rate_count=as_int(entity.get("rateCount")),
+        card=_card(entity.get("card")),
+        instructions=_strings(entity.get("instructions")),
         rating=as_int(entity.get("rating")),
         rating_comment=entity.get("ratingComment", ""),
         etag=_etag(entity),
     )
+
+
+def _card(raw: Any) -> Card | None:
+    try:
+        return Card.from_stored(json.loads(raw)) if raw else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _strings(raw: Any) -> list[str]:
+    try:
+        stored = json.loads(raw or "[]")
+    except (ValueError, TypeError):
+        return []
+    return [str(item) for item in stored] if isinstance(stored, list) else []
 
 
 def message_entity(message: Message) -> dict[str, Any]:

@@ -14,6 +14,7 @@ KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk
 KNOWLEDGE_VECTORS = "knowledgevectors"  # PartitionKey = vector space, RowKey = text hash: cached embeddings
 KNOWLEDGE_GAPS = "knowledgegaps"  # PartitionKey = day (newest first), RowKey = session + question: content gaps
 KNOWLEDGE_PAGES = "knowledgepages"  # PartitionKey = source id, RowKey = page key: crawled pages' content hashes
+APPROVALS = "approvals"  # PartitionKey "pending", RowKey = created time + card id: cards waiting for an agent
 WEBHOOKS = "webhooks"  # PartitionKey "endpoint" (RowKey = id) or "d.<endpoint id>" (its deliveries, newest first)
 KNOWLEDGE_DRAFTS = "knowledgedrafts"  # PartitionKey "draft", RowKey = id: learning notes waiting for an admin
 
@@ -32,6 +33,7 @@ ALL_TABLES = (
     KNOWLEDGE_VECTORS,
     KNOWLEDGE_PAGES,
     KNOWLEDGE_GAPS,
+    APPROVALS,
     WEBHOOKS,
     KNOWLEDGE_DRAFTS,
 )
@@ -42,4 +44,5 @@ ALL_CONTAINERS = (KNOWLEDGE_CONTAINER,)
 OUTBOX_QUEUE = "outbox"  # one message per commit: "apply this session's outbox rows"
 KNOWLEDGE_QUEUE = "knowledge"  # one message per indexing job of a url, sitemap or file source
 WEBHOOKS_QUEUE = "webhooks"  # one message per webhook delivery attempt, visible when it is due
-ALL_QUEUES = (OUTBOX_QUEUE, KNOWLEDGE_QUEUE, WEBHOOKS_QUEUE)
+APPROVALS_QUEUE = "approvals"  # one message per ``auto-after`` card, visible when its delay runs out
+ALL_QUEUES = (OUTBOX_QUEUE, KNOWLEDGE_QUEUE, WEBHOOKS_QUEUE, APPROVALS_QUEUE)
