@@ -42,6 +42,8 @@
     if (!data.greeting && c.greeting) config.greeting = String(c.greeting);
     if (!data.color && isColor(c.color)) config.color = c.color;
     if (!data.position && (c.position === "left" || c.position === "right")) config.position = c.position;
+    config.choice = c.visitorChoice === true;
+    setAway(c.away);
     applyConfig();
   };
 
@@ -162,6 +164,10 @@ textarea:disabled{background:#f3f4f6}
  font-size:13px;font-weight:600}
 .btn2:hover{background:#f3f4f6}
 .btn2[aria-disabled=true]{opacity:.6;cursor:progress}
+.away{padding:8px 14px;font-size:13px;background:#fff7ed;color:#7c2d12;border-bottom:1px solid #fed7aa}
+.away form{display:flex;gap:6px;margin-top:6px}
+.away input{flex:1;min-width:0;min-height:40px;padding:6px 8px;border:1px solid #d1d5db;border-radius:8px}
+.choice{display:flex;gap:8px;flex-wrap:wrap;align-self:flex-start}
 @media (max-width:480px){.root{bottom:12px;right:12px}.root.left{left:12px}
  .panel{width:calc(100vw - 24px);max-width:none;height:calc(100vh - 96px);max-height:none}}
 `;
@@ -227,10 +233,21 @@ textarea:disabled{background:#f3f4f6}
   ui.send = el("button", { type: "button", class: "send", text: "Send" });
   ui.handoff = el("button", { type: "button", class: "link", text: "Talk to a person" });
   ui.count = el("span", { class: "count", id: "sdw-count", "aria-live": "polite" });
+  // Outside office hours: the away message, when the team is back, and a form to leave an email address.
+  ui.awayText = el("p");
+  ui.email = el("input", { type: "email", maxlength: "254", autocomplete: "email", placeholder: "you@example.com",
+    "aria-label": "Your email address" });
+  ui.emailForm = el("form", { hidden: true }, ui.email, el("button", { type: "submit", class: "btn2", text: "Send" }));
+  ui.emailNote = el("p", { hidden: true });
+  ui.away = el("div", { class: "away", hidden: true }, ui.awayText, ui.emailForm, ui.emailNote);
+  // visitorChoice: the assistant or a person, up front.
+  ui.choice = el("div", { class: "choice", hidden: true },
+    el("button", { type: "button", class: "btn2", text: "Chat with the assistant" }),
+    el("button", { type: "button", class: "btn2", text: "Talk to a person" }));
   ui.panel = el("div", { class: "panel", id: "sdw-panel", role: "dialog", "aria-labelledby": "sdw-title",
     hidden: true },
   el("div", { class: "head" }, el("div", { class: "t" }, ui.title, ui.sub), ui.close),
-  ui.live, ui.banner, ui.log, ui.error,
+  ui.live, ui.banner, ui.away, ui.log, ui.error,
   el("div", { class: "foot" },
     el("label", { for: "sdw-input", class: "vh", text: "Your message" }),
     el("div", { class: "row" }, ui.input, ui.send),
@@ -397,12 +414,48 @@ textarea:disabled{background:#f3f4f6}
       scheduleQueue(waiting && !state.queue ? 0 : QUEUE_MS);
     }
     ui.handoff.hidden = status !== "open";
+    setAway();
+    showChoice();
     ui.input.disabled = closed;
     updateComposer();
     // Never strand focus on a button that just went away.
     if ((active === ui.handoff || active === ui.cont) && active.hidden) ui.input.focus();
     if (closed && shadow.activeElement === ui.input) ui.restart.focus();
     scrollDown();
+  }
+
+  // --- office hours ---------------------------------------------------------------------------
+  function setAway(a) {
+    if (a && typeof a === "object") state.away = a;
+    const away = state.away && state.away.open === false ? state.away : null;
+    ui.away.hidden = !away;
+    if (!away) return;
+    const back = Date.parse(away.backAt);
+    const mine = isFinite(back) ? new Date(back).toLocaleString([], { weekday: "short", hour: "numeric",
+      minute: "2-digit" }) : "";
+    ui.awayText.textContent = String(away.message || "") + (mine ? " (Your time: " + mine + ".)" : "");
+    const email = away.email ? String(away.email) : "";
+    ui.emailForm.hidden = !!email || state.status !== "human_requested";
+    ui.emailNote.hidden = !email;
+    ui.emailNote.textContent = email ? "We'll reply to " + email + "." : "";
+    if (state.status === "human_requested") ui.bannerText.textContent = "Our team is away right now.";
+  }
+
+  async function leaveEmail(e) {
+    e.preventDefault();
+    hideError();
+    try {
+      const res = await api("POST", "/chat/email", () => ({ sessionId: state.sessionId, email: ui.email.value }));
+      setAway(res.body.away);
+      announce(ui.emailNote.textContent);
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  function showChoice() {
+    ui.choice.hidden = !(config.choice && state.status === "open" && !seen.size);
+    if (!ui.choice.hidden) ui.log.append(ui.choice);
   }
 
   // --- waiting for a person -----------------------------------------------------------------
@@ -572,6 +625,7 @@ textarea:disabled{background:#f3f4f6}
     renderAll(b.messages);
     if (gen !== statusGen) return; // a newer status arrived while this read was out (e.g. the visitor cancelled)
     if (b.queue !== undefined) setQueue(b.queue);
+    if (b.away) state.away = b.away;
     if (b.status) setStatus(b.status);
   }
 
@@ -691,6 +745,12 @@ textarea:disabled{background:#f3f4f6}
       if (fresh) noteClock(b.message);
       renderMessage(b.message);
       if (b.reply) renderMessage(b.reply);
+      if (b.offerPerson && b.reply && seen.get(b.reply.seq)) {
+        const offer = el("button", { type: "button", class: "link", text: "Talk to a person" });
+        offer.addEventListener("click", () => { offer.remove(); requestHandoff(); });
+        seen.get(b.reply.seq).append(offer);
+      }
+      if (b.away) state.away = b.away;
       const status = res.status === 202 ? b.sessionStatus || "claimed" : b.status;
       if (b.queue !== undefined) setQueue(b.queue);
       statusGen++;
@@ -730,6 +790,7 @@ textarea:disabled{background:#f3f4f6}
       noteClock(b.message);
       renderMessage(b.message);
       if (b.queue !== undefined) setQueue(b.queue);
+      if (b.away) state.away = b.away;
       statusGen++;
       setStatus(b.status || "human_requested");
     } catch (err) {
@@ -861,6 +922,9 @@ textarea:disabled{background:#f3f4f6}
   ui.input.addEventListener("input", () => { autoSize(); updateComposer(); noteVisitorTyping(); });
   ui.send.addEventListener("click", sendMessage);
   ui.handoff.addEventListener("click", requestHandoff);
+  ui.emailForm.addEventListener("submit", leaveEmail);
+  ui.choice.firstChild.addEventListener("click", () => { ui.choice.hidden = true; ui.input.focus(); });
+  ui.choice.lastChild.addEventListener("click", () => { ui.choice.hidden = true; requestHandoff(); });
   ui.cont.addEventListener("click", cancelHandoff);
   ui.restart.addEventListener("click", startOver);
   ui.errorClose.addEventListener("click", () => { hideError(); ui.input.focus(); });
