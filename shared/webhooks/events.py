@@ -2,7 +2,7 @@
 
 Each event is ``{"type", "timestamp", "data"}`` as delivered (the Standard Webhooks payload shape).
 Approvals and ratings arrive as decision notes (``approval:drafted``, ``approval:<resolution>``,
-``rating:created``); the session's own events come from comparing the session before and after.
+``rating:given``); the session's own events come from comparing the session before and after.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def _note_type(name: str) -> str | None:
         return APPROVAL_CREATED
     if name.startswith("approval:"):
         return APPROVAL_RESOLVED
-    if name == "rating:created":
+    if name == "rating:given":
         return RATING_CREATED
     return None
 
@@ -96,5 +96,7 @@ def commit_events(
             data = {"sessionId": after.session_id, **dict(note.details)}
             if kind == APPROVAL_RESOLVED:
                 data["resolution"] = detail
+            if kind == RATING_CREATED and str(data.get("score", "")).isdigit():
+                data["score"] = int(data["score"])  # the note keeps text; integrators get the number
             found.append(event(kind, data, now))
     return found

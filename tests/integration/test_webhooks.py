@@ -109,12 +109,15 @@ def test_a_conversation_is_delivered_signed_to_every_subscriber_by_its_filter(
     sent = api.post(f"/agent/sessions/{visitor.session_id}/message", json={"content": "Hi, Ada here"}, headers=agent)
     assert sent.status_code == 200, sent.text
     assert api.post(f"/agent/sessions/{visitor.session_id}/close", headers=agent).status_code == 200
+    rated = api.post("/chat/rating", json={"sessionId": visitor.session_id, "score": 4}, headers=visitor.auth)
+    assert rated.status_code == 201, rated.text
 
     def types(path: str) -> list[str]:
         return [p["type"] for p in state.got(path) if p["data"].get("session", p["data"]).get("sessionId")
                 == visitor.session_id]  # fmt: skip
 
-    every = {"session.created", "session.handoff_requested", "session.claimed", "session.closed", "message.created"}
+    every = {"session.created", "session.handoff_requested", "session.claimed", "session.closed", "message.created",
+             "rating.created"}  # fmt: skip
     # Deliveries run in parallel, so they may arrive in any order (each carries its event's timestamp).
     eventually(lambda: set(types("/all")) == every, timeout=30, what="every event at /all")
     # The question, the bot's answer, the request for a person (and its answer), the agent's reply.
@@ -124,6 +127,8 @@ def test_a_conversation_is_delivered_signed_to_every_subscriber_by_its_filter(
     payload = next(p for p in state.got("/all") if p["type"] == "message.created" and
                    p["data"]["message"]["text"] == "Hi, Ada here")  # fmt: skip
     assert payload["data"]["sessionId"] == visitor.session_id and payload["timestamp"].endswith("Z")
+    rating = next(p for p in state.got("/all") if p["type"] == "rating.created")
+    assert rating["data"]["sessionId"] == visitor.session_id and rating["data"]["score"] == 4
     _, headers, _ = state.verified["/all"][0]
     assert headers["webhook-id"].startswith("msg_") and headers["webhook-timestamp"].isdigit()
 
