@@ -48,6 +48,11 @@
     return node;
   }
 
+  // Statuses as people say them (the API's codes stay in the API).
+  const STATUS_LABELS = { open: "With the bot", human_requested: "Waiting for a person", claimed: "With an agent",
+    closed: "Closed" };
+  const statusLabel = (code) => STATUS_LABELS[code] || String(code || "");
+
   const money = (usd) => "$" + Number(usd || 0).toFixed(usd >= 100 ? 2 : 4);
   const count = (n) => Number(n || 0).toLocaleString();
   const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
@@ -56,7 +61,7 @@
   // SupportDesk.register(name, { show }) and whose show() runs whenever its tab is opened. -------------
 
   const views = {};
-  window.SupportDesk = { api, el, report, when, count, money, csrf: () => state.csrf, signedOut: () => showSignIn(),
+  window.SupportDesk = { api, el, report, when, count, money, statusLabel, STATUS_LABELS, csrf: () => state.csrf, signedOut: () => showSignIn(),
     register(name, view) {
       views[name] = view;
       const panel = document.querySelector(`[data-view-panel="${CSS.escape(name)}"]`);
@@ -198,7 +203,7 @@
     rows.textContent = "";
     for (const s of body.sessions) {
       rows.append(el("tr", {},
-        el("td", {}, sessionLink(s.sessionId)), el("td", { text: s.status }), el("td", { text: count(s.messageCount) }),
+        el("td", {}, sessionLink(s.sessionId)), el("td", { text: statusLabel(s.status) }), el("td", { text: count(s.messageCount) }),
         el("td", { text: money(s.costUsd) }), el("td", { text: when(s.lastActivityAt) }),
         el("td", { text: s.preview || "", title: s.preview || "" })));
     }
@@ -284,7 +289,7 @@
     const body = await api(`/sessions/${encodeURIComponent(state.transcriptId)}/transcript?after=${state.transcriptAfter}`);
     const s = body.session;
     $("transcript-meta").textContent =
-      `${s.status} · ${count(s.messageCount)} messages · ${count(s.promptTokens + s.completionTokens)} tokens · ${money(s.costUsd)}`;
+      `${statusLabel(s.status)} · ${count(s.messageCount)} messages · ${count(s.promptTokens + s.completionTokens)} tokens · ${money(s.costUsd)}`;
     const list = $("transcript-messages");
     for (const m of body.messages) {
       const tokens = m.promptTokens + m.completionTokens;
@@ -306,8 +311,17 @@
 
   // --- key rotation ----------------------------------------------------------------------------------
 
-  $("rotate").addEventListener("click", async () => {
-    if (!window.confirm("Rotate the admin key? The current key stops working at once, everywhere.")) return;
+  // In the Settings view, behind a confirmation that says what stops working.
+  $("rotate").addEventListener("click", () => {
+    $("rotate-dialog").hidden = false;
+    $("rotate-cancel").focus();
+  });
+  $("rotate-cancel").addEventListener("click", () => { $("rotate-dialog").hidden = true; $("rotate").focus(); });
+  $("rotate-dialog").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { $("rotate-dialog").hidden = true; $("rotate").focus(); }
+  });
+  $("rotate-confirm").addEventListener("click", async () => {
+    $("rotate-dialog").hidden = true;
     try {
       const body = await api("/ops/rotate-key", { method: "POST" });
       if (body.csrfToken) state.csrf = body.csrfToken;
