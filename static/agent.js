@@ -420,6 +420,10 @@
     if (owner) line2.append(el("span", "", "with " + owner));
     if (typeof s.costUsd === "number" && s.costUsd > 0) line2.append(el("span", "", "$" + s.costUsd.toFixed(4)));
     b.append(line1, line2);
+    const h = s.handoff || {};
+    const about = [h.summary && h.summary.wants ? "Wants: " + h.summary.wants : "", h.email ? "Email: " + h.email : "",
+      typeof s.waitingSeconds === "number" ? "waiting " + waited(s.waitingSeconds) : ""].filter(Boolean);
+    if (about.length) b.append(el("span", "line2 handoff-line", about.join(" \u00b7 ")));
     b.addEventListener("click", () => openSession(s.sessionId));
     li.append(b);
     return li;
@@ -469,6 +473,7 @@
       const body = await api("GET", `/agent/sessions/${encodeURIComponent(cur.sessionId)}/messages?after=${state.lastSeq}`);
       if (state.current !== cur) return;
       if (body.session) Object.assign(cur, body.session);
+      if (body.handoff) cur.handoff = body.handoff;
       else if (body.status) cur.status = body.status;
       (body.messages || []).slice().sort((a, b) => a.seq - b.seq).forEach(renderMessage);
       if (first && !state.seen.size) ui.transcript.replaceChildren(el("p", "empty", "No messages yet."));
@@ -478,9 +483,47 @@
     }
   }
 
+  // The bot's handoff summary, the email a visitor left while the team was away, how long they waited.
+  const waited = (sec) => sec < 60 ? "under a minute" : sec < 3600 ? Math.floor(sec / 60) + " min"
+    : Math.floor(sec / 3600) + " h " + Math.floor((sec % 3600) / 60) + " min";
+  const handoffBox = el("div", "handoff");
+  handoffBox.hidden = true;
+  ui.transcript.before(handoffBox);
+  function renderHandoff(s) {
+    const h = s.handoff || {};
+    const sum = h.summary || {};
+    const wait = typeof s.waitedSeconds === "number" ? s.waitedSeconds : s.waitingSeconds;
+    const lines = [["Summary", sum.text], ["Reply by email", h.email],
+      ["Waited", typeof wait === "number" ? waited(wait) : ""]].filter(([, v]) => v);
+    handoffBox.replaceChildren(...lines.map(([k, v]) => {
+      const p = el("p");
+      p.append(el("strong", "", k + ": "), String(v));
+      return p;
+    }));
+    handoffBox.hidden = !lines.length;
+  }
+  // Closing: how it ended and what the bot should have answered (both optional; the note becomes a draft Q&A).
+  const closeForm = el("div", "close-form");
+  const outcome = el("select");
+  outcome.setAttribute("aria-label", "Outcome");
+  for (const [v, t] of [["", "Outcome (optional)"], ["resolved", "Resolved"], ["unresolved", "Unresolved"]]) {
+    const o = el("option", "", t);
+    o.value = v;
+    outcome.append(o);
+  }
+  const learning = el("textarea");
+  learning.maxLength = 4000;
+  learning.rows = 2;
+  learning.placeholder = "What should the bot have answered? (optional; an admin reviews it as a draft Q&A)";
+  learning.setAttribute("aria-label", "Learning note");
+  closeForm.append(outcome, learning);
+  closeForm.hidden = true;
+  ui.composer.after(closeForm);
+
   function renderHeader() {
     const s = state.current;
     if (!s) return;
+    renderHandoff(s);
     const mine = isMine(s);
     ui.chatTitle.textContent = "Conversation #" + shortId(s.sessionId);
     const owner = s.status === "claimed"
@@ -488,7 +531,7 @@
     ui.chatSub.textContent = [STATUS_TEXT[s.status] || s.status || "", owner, s.createdAt ? "started " + ago(s.createdAt) : ""]
       .filter(Boolean).join(" \u00b7 ");
     ui.claim.hidden = !(s.status === "human_requested" || s.status === "open");
-    ui.close.hidden = !mine;
+    ui.close.hidden = closeForm.hidden = !mine;
     const hadFocus = document.activeElement === ui.reply;
     ui.composer.hidden = !mine;
     if (!mine) { ui.typing.hidden = true; if (hadFocus) ui.transcript.focus(); }
@@ -604,7 +647,11 @@
     if (!s) return;
     ui.close.disabled = true;
     try {
-      const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/close`);
+      const ending = {};
+      if (outcome.value) ending.resolution = outcome.value;
+      if (learning.value.trim()) ending.note = learning.value.trim();
+      const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/close`, ending);
+      outcome.value = learning.value = "";
       Object.assign(s, body.sessionId ? body : { status: "closed" });
       updateRow(s);
       renderHeader();
