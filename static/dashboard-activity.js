@@ -114,7 +114,7 @@
     const list = document.getElementById("activity-counts");
     list.textContent = "";
     for (const [name, n] of Object.entries(data.byEvent)) {
-      list.append(el("li", {}, el("button", { type: "button", class: "link", text: name, title: "Show these events",
+      list.append(el("li", {}, el("button", { type: "button", class: "link", text: eventLabel(name), title: "Show these events",
         onclick: () => { document.getElementById("activity-event").value = name; state.filters = readFilters();
           loadEvents(false).catch(SD.report); } }), ` ${count(n)}`));
     }
@@ -122,8 +122,12 @@
 
   // --- the list ----------------------------------------------------------------------------------------
 
+  // A status change in words, with its code (what the filter takes).
+  const eventLabel = (name) => (String(name).startsWith("status:") ? `${SD.statusLabel(name.slice(7))} · ${name}` : name);
+
   function details(event) {
-    const d = event.details || {};
+    const d = { ...(event.details || {}) };
+    if (String(event.event).startsWith("status:") && d.previous) d.previous = SD.statusLabel(d.previous);
     if (Array.isArray(d.changes)) {
       const changes = d.changes.map((c) => `${c.field}: ${JSON.stringify(c.before)} → ${JSON.stringify(c.after)}`);
       return (d.preset ? `preset ${d.preset}; ` : "") + changes.join("; ");
@@ -152,7 +156,7 @@
           onclick: () => openTimeline(event.sessionId).catch(SD.report) })
         : "";
       const text = details(event);
-      body.append(el("tr", {}, el("td", { text: when(event.at) }), el("td", { text: event.event }),
+      body.append(el("tr", {}, el("td", { text: when(event.at) }), el("td", { text: eventLabel(event.event), title: event.event }),
         el("td", { text: event.actor }), el("td", {}, session), el("td", { class: "details", text, title: text }),
         el("td", { class: "muted", text: event.correlationId || "" })));
     }
@@ -186,7 +190,7 @@
           el("div", { class: "text", text: item.text })));
       } else {
         list.append(el("li", { class: "event" },
-          el("div", { class: "meta" }, el("strong", { text: item.event }), ` · ${item.actor} · ${when(item.at)}`),
+          el("div", { class: "meta" }, el("strong", { text: eventLabel(item.event) }), ` · ${item.actor} · ${when(item.at)}`),
           el("div", { class: "text muted", text: details(item) })));
       }
     }
