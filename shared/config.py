@@ -27,6 +27,7 @@ DEVELOPMENT_STORAGE = (
 if TYPE_CHECKING:
     from shared.control.settings import ControlSettings
     from shared.identity.teams import AuthSettings
+    from shared.knowledge.azure_search_settings import AzureSearchSettings
     from shared.knowledge.embedding_settings import EmbeddingSettings
     from shared.knowledge.settings import KnowledgeSettings
     from shared.llm.settings import LlmSettings
@@ -171,6 +172,13 @@ class Settings(BaseSettings):
         from shared.knowledge.settings import KnowledgeSettings
 
         return KnowledgeSettings()
+
+    @functools.cached_property
+    def azure_search(self) -> AzureSearchSettings:
+        """The knowledge backend and Azure AI Search's settings (``KNOWLEDGE_BACKEND``, ``AZURE_SEARCH_*``)."""
+        from shared.knowledge.azure_search_settings import AzureSearchSettings
+
+        return AzureSearchSettings()
 
     @functools.cached_property
     def allow_private_urls(self) -> bool:

@@ -12,7 +12,9 @@ its last good sync, and says so.
 
 :func:`refresh_sources` (a timer) starts the due ``daily``/``weekly`` refreshes and repairs jobs a
 crash left behind: a notice lost while ``queued`` is sent again; a job ``indexing`` without a
-heartbeat for ``KNOWLEDGE_STALE_SECONDS`` is queued again, and failed after :data:`JOB_ATTEMPTS` runs.
+heartbeat for ``KNOWLEDGE_STALE_SECONDS`` is queued again, and failed after :data:`JOB_ATTEMPTS` runs;
+and sends again the sources a remote index missed (:meth:`shared.knowledge.backend.KnowledgeBackend.repair`).
+A job's end sends its source to the knowledge backend (Azure AI Search gets it then, not page by page).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import datetime, timedelta
 
 from shared.clock import iso, parse_iso, utcnow
 from shared.config import get_settings
+from shared.knowledge.backend import get_backend
 from shared.knowledge.chunking import Chunk, chunk_id, chunk_markdown
 from shared.knowledge.crawling import Crawler, CrawlReport, CrawlStopped, PageOutcome
 from shared.knowledge.extraction import Document, ExtractionError, extract
@@ -339,14 +342,15 @@ async def _finish(
             content_hash=result.content_hash or current.content_hash,
             title=result.title if current.auto_title and result.title else current.title,
             heartbeat_at=counts.finished_at,
+            index_error=get_backend().mark or current.index_error,  # marked with the write: sent next
         )
         try:
             await repo.update(done)
         except ConcurrentUpdate:
             continue
-        await changed()
+        await get_backend().publish(source.id)
         return done.status
-    await changed()
+    await get_backend().publish(source.id)
     return "kept changing"
 
 
@@ -480,6 +484,7 @@ class RefreshRun:
     refreshed: int = 0
     requeued: int = 0
     failed: int = 0
+    resent: int = 0  # sources sent again to a remote index (Azure AI Search) a change left behind
 
 
 async def refresh_sources(now: datetime | None = None) -> RefreshRun:
@@ -488,7 +493,8 @@ async def refresh_sources(now: datetime | None = None) -> RefreshRun:
     stale = get_settings().knowledge.stale_seconds
     repo = KnowledgeRepository()
     run = RefreshRun()
-    for source in await repo.all():
+    sources = await repo.all()
+    for source in sources:
         if source.type not in INDEXED_TYPES:
             continue
         try:
@@ -512,6 +518,7 @@ async def refresh_sources(now: datetime | None = None) -> RefreshRun:
                 run.refreshed += 1
         except ConcurrentUpdate:
             continue  # changed meanwhile (a PATCH, a sync): looked at again next run
+    run.resent = await get_backend().repair(sources)
     return run
 
 

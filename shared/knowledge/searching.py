@@ -1,6 +1,8 @@
 """Search over the enabled knowledge sources' chunks, and how every worker learns of a change.
 
-Search runs on an in-memory :class:`KnowledgeIndex` per worker, built from the enabled sources'
+:func:`search` checks the question and asks the configured backend (:mod:`shared.knowledge.backend`):
+this module's local index, or Azure AI Search (which falls back to the local index when it is down).
+The local search runs on an in-memory :class:`KnowledgeIndex` per worker, built from the enabled sources'
 chunks and cached. Every change writes a new random token to the ``knowledge`` record of the meta
 table (a token, not a read-and-increment counter, so two changes racing on different workers can't
 write the same value). A worker re-reads the token at most every :data:`VERSION_CHECK_SECONDS`
@@ -197,29 +199,38 @@ async def _current() -> _Cached:
         return _cached
 
 
+def result(chunk: Chunk, title: str, score: float) -> dict[str, Any]:
+    """One search result as the API and the bot's grounding read it (the same for every backend)."""
+    return {
+        "sourceId": chunk.source_id,
+        "sourceTitle": title,
+        "url": chunk.url or None,
+        "chunkId": chunk.id,
+        "anchor": chunk.anchor,
+        "headingPath": list(chunk.heading_path),
+        "text": chunk.text,
+        "score": round(score, 6),
+    }
+
+
 async def search(query: str, top: int) -> list[dict[str, Any]]:
-    """The ``top`` chunks of enabled sources that best match ``query``, best first."""
+    """The ``top`` chunks of enabled sources that best match ``query``, best first, from the configured
+    backend (:mod:`shared.knowledge.backend`)."""
+    from shared.knowledge.backend import get_backend
+
     if not query.strip():
         raise _invalid("q", "is required: the words to look for")
     if len(query) > MAX_QUERY_CHARS:
         raise _invalid("q", f"must be at most {MAX_QUERY_CHARS} characters")
-    query = _UNSTORABLE.sub(" ", query)
+    return await get_backend().search(_UNSTORABLE.sub(" ", query), top)
+
+
+async def search_local(query: str, top: int) -> list[dict[str, Any]]:
+    """Search this worker's index of the enabled sources (built from Tables), ``query`` already checked."""
     cached = await _current()
     _refill(cached, time.monotonic())
     settings = _embedding_settings()
     hits = await search_index(
         cached.index, query, top, get_embedder(), timeout=settings.query_timeout_seconds, fusion_k=settings.fusion_k
     )
-    return [
-        {
-            "sourceId": hit.chunk.source_id,
-            "sourceTitle": cached.titles.get(hit.chunk.source_id, ""),
-            "url": hit.chunk.url or None,
-            "chunkId": hit.chunk.id,
-            "anchor": hit.chunk.anchor,
-            "headingPath": list(hit.chunk.heading_path),
-            "text": hit.chunk.text,
-            "score": round(hit.score, 6),
-        }
-        for hit in hits
-    ]
+    return [result(hit.chunk, cached.titles.get(hit.chunk.source_id, ""), hit.score) for hit in hits]

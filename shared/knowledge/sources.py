@@ -6,8 +6,9 @@ sources are checked in the request (the URL's addresses, the file's size and typ
 stored as a blob) and answered ``queued``; the ingestion job (:mod:`shared.knowledge.ingestion`,
 run by a queue trigger) fetches, reads and indexes them.
 
-Every change calls :func:`shared.knowledge.searching.changed`, so searches see it
-(at once on this worker, within seconds on the others).
+Every change goes to the knowledge backend (:func:`shared.knowledge.backend.get_backend`) after it is
+stored: the local index sees it at once on this worker and within seconds on the others; Azure AI
+Search gets the source sent in the same request.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 from shared.clock import iso, utcnow
 from shared.config import get_settings
 from shared.errors import Problem
+from shared.knowledge.backend import REQUEST_EMBED_SECONDS, get_backend
 from shared.knowledge.chunking import chunk_markdown, chunk_qa
-from shared.knowledge.searching import changed
 from shared.storage.errors import ConcurrentUpdate
 from shared.storage.knowledge import KnowledgeFiles, KnowledgeRepository, PageRecord, SourceRecord
 from shared.web.idempotency import RequestKey, check_fingerprint
@@ -120,6 +121,7 @@ def view(source: SourceRecord) -> dict[str, Any]:
         "lastSyncedAt": source.last_synced_at or None,
         "lastSync": last_sync,
         "contentHash": source.content_hash or None,
+        "indexError": source.index_error or None,
     }
 
 
@@ -208,10 +210,12 @@ async def add_source(
             raise invalid("pairs", "has no pair with both a question and an answer")
         digest = content_hash(kind, [[" ".join(q.split()), a.strip()] for q, a in pairs])
     now = iso(utcnow())
-    record = SourceRecord(id=source_id, type=kind, title=title, created_at=now, last_synced_at=now, content_hash=digest)
+    backend = get_backend()
+    record = SourceRecord(id=source_id, type=kind, title=title, created_at=now, last_synced_at=now, content_hash=digest,
+                          index_error=backend.mark)  # fmt: skip
     stored = await KnowledgeRepository().create(record, chunks)
-    await changed()
-    return view(stored)
+    note = await backend.publish(source_id, embed_seconds=REQUEST_EMBED_SECONDS)
+    return view(replace(stored, index_error=note))
 
 
 async def add_site_source(
@@ -395,8 +399,8 @@ async def update_source(source_id: str, changes: Mapping[str, Any]) -> dict[str,
             stored = await repo.update(updated)
         except ConcurrentUpdate:
             continue  # changed or deleted meanwhile: read again (a deletion is then a 404)
-        await changed()
-        return view(stored)
+        note = await get_backend().publish(source_id, change="settings")
+        return view(replace(stored, index_error=note))
     raise Problem(409, "The source kept changing while this change was applied; try again.", kind="conflict")
 
 
@@ -405,7 +409,4 @@ async def delete_source(source_id: str) -> None:
     repo = KnowledgeRepository()
     if not is_source_id(source_id) or await repo.get(source_id) is None:
         raise _not_found(source_id)
-    try:
-        await repo.delete(source_id)
-    finally:
-        await changed()
+    await get_backend().remove(source_id, lambda: repo.delete(source_id))

@@ -72,6 +72,7 @@ class SourceRecord:
     attempts: int = 0  # runs of the current job that started (a crash leaves it indexing)
     queued_at: str = ""
     heartbeat_at: str = ""  # the running job's last sign of life
+    index_error: str = ""  # set: a remote search index (Azure AI Search) does not hold this source as it is
     etag: str = field(default="", compare=False)
 
     def entity(self) -> dict[str, Any]:
@@ -102,6 +103,7 @@ class SourceRecord:
             "attempts": self.attempts,
             "queuedAt": self.queued_at,
             "heartbeatAt": self.heartbeat_at,
+            "indexError": self.index_error,
         }
 
     @classmethod
@@ -137,6 +139,7 @@ class SourceRecord:
             attempts=as_int(entity.get("attempts")),
             queued_at=str(entity.get("queuedAt", "") or ""),
             heartbeat_at=str(entity.get("heartbeatAt", "") or ""),
+            index_error=str(entity.get("indexError", "") or ""),
             etag=str(metadata.get("etag", "") or ""),
         )
 

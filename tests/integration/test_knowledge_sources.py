@@ -124,7 +124,7 @@ def test_sources_are_listed_with_cursor_paging(kapi: httpx.Client) -> None:
         for source in page["sources"]:
             assert set(source) == {"id", "type", "title", "url", "status", "error", "warnings", "chunks", "pages",
                                    "enabled", "refresh", "maxPages", "file", "createdAt", "lastSyncedAt", "lastSync",
-                                   "contentHash"}  # fmt: skip
+                                   "contentHash", "indexError"}  # fmt: skip
             if source["id"] in created:  # a pasted source: nothing of a crawl or a file
                 assert source["url"] is None and source["pages"] is None and source["maxPages"] is None
                 assert source["file"] is None and source["lastSync"] is None and source["warnings"] == []
