@@ -109,7 +109,10 @@ def _message_body(decision: Decision) -> tuple[int, dict[str, Any]]:
 async def send_message(
     agent: Agent, session_id: str, content: str, request: RequestKey | None = None
 ) -> dict[str, Any]:
-    """The owning agent's reply, stored and pushed to the visitor."""
+    """The owning agent's reply, stored and pushed to the visitor (or sent out through their channel)."""
+    from shared.channels.delivery import reply_allowed
+
+    await reply_allowed(session_id)  # WhatsApp outside its 24-hour window takes templates only: 409
     return (await _run(agent, session_id, AgentMessage(agent.oid, content), _message_body, request)).body
 
 

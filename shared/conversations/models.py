@@ -41,6 +41,8 @@ class Session:
     handoff_requested_at: datetime | None = None
     closed_at: datetime | None = None
     origin: str = ""
+    channel: str = "web"  # web | sms | whatsapp | telegram | email
+    address: str = ""  # the contact's phone number, chat id or email address (channels other than web)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_micro_usd: int = 0
@@ -80,6 +82,8 @@ class Session:
             "completionTokens": self.completion_tokens,
             "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
             "preview": self.preview,
+            "channel": self.channel,
+            "address": self.address or None,
             "pendingApproval": self.card.card_id if self.card else None,
             "rating": self.rating or None,
         }

@@ -110,6 +110,10 @@ def _applier(kind: str) -> Applier:
         HANDOFF: appliers.write_summary,
         WEBHOOK: webhook_delivery.apply_outbox_row,
     }
+    if kind == "channel":  # a channel session's replies, sent out through its channel
+        from shared.channels.delivery import deliver
+
+        return deliver
     if kind not in known:
         raise ValueError(f"unknown outbox row kind {kind!r}")
     return known[kind]

@@ -28,6 +28,7 @@ WEBHOOK = "webhook"  # the commit's events for the webhook endpoints subscribed 
 CARD = "card"  # an approval card created or resolved: the agents' pending list, the auto-send, the push
 KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, CARD, WEBHOOK)
 GAP_QUESTION_CHARS = 500
+CHANNEL = "channel"  # bot and agent messages of a channel session: send them out through its channel
 
 
 def search_fields(message: Message) -> dict[str, Any]:
@@ -68,6 +69,8 @@ def consequences(
         rows.append(row(ROLLUP, hour=hour_key(now), counters=counters))
     if messages:
         rows.append(row(SEARCH, messages=[search_fields(message) for message in messages]))
+    if after.channel != "web" and any(message.sender != "visitor" for message in messages):
+        rows.append(row(CHANNEL, first=messages[0].seq, last=messages[-1].seq))
     status_changed = before is None or before.status != after.status
     events = [(note.event, dict(note.details)) for note in notes]
     if status_changed:

@@ -64,6 +64,8 @@ class IndexedSession:
     preview: str = ""
     version: int = 0
     handoff_requested_at: datetime | None = None
+    channel: str = "web"
+    address: str = ""
 
     @classmethod
     def of(cls, session: Session) -> IndexedSession:
@@ -78,6 +80,8 @@ class IndexedSession:
             preview=session.preview,
             version=session.version,
             handoff_requested_at=session.handoff_requested_at,
+            channel=session.channel,
+            address=session.address,
         )
 
     @classmethod
@@ -93,6 +97,8 @@ class IndexedSession:
             preview=str(fields.get("preview", "")),
             version=as_int(fields.get("version")),
             handoff_requested_at=parse_iso(str(fields.get("handoffRequestedAt", ""))),
+            channel=str(fields.get("channel") or "web"),
+            address=str(fields.get("address", "")),
         )
 
     def fields(self) -> dict[str, Any]:
@@ -107,6 +113,8 @@ class IndexedSession:
             "preview": self.preview[:200],
             "version": self.version,
             "handoffRequestedAt": iso(self.handoff_requested_at),
+            "channel": self.channel,
+            "address": self.address,
         }
 
     def keys(self) -> set[tuple[str, str]]:
@@ -129,6 +137,8 @@ def listed(row: dict[str, Any]) -> dict[str, Any]:
         "messageCount": as_int(row.get("messageCount")),
         "costUsd": round(as_int(row.get("costMicroUsd")) / 1_000_000, 6),
         "preview": row.get("preview", ""),
+        "channel": row.get("channel") or "web",
+        "address": row.get("address") or None,
     }
 
 
