@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, ViewportSize, expect
 
 from devhost.azurite import Azurite, start_azurite
 from tests.conftest import Host
@@ -16,7 +16,8 @@ from tests.fixtures.browser import RESULTS, PageFactory
 from tests.support import ADMIN_KEY, host_env, new_visitor, say, settled
 
 pytestmark = pytest.mark.e2e
-WIDE = {"width": 1366, "height": 850}
+WIDE: ViewportSize = {"width": 1366, "height": 850}
+NARROW: ViewportSize = {"width": 900, "height": 850}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ async def test_analytics_view_empty_then_counted(host: Host, quiet: Azurite, pag
     await tab.screenshot(path=str(RESULTS / "dashboard-analytics-1366.png"), full_page=True)
 
     wide = await tab.locator("#an-chart-volume canvas").first.evaluate("c => c.getBoundingClientRect().width")
-    await tab.set_viewport_size({"width": 900, "height": 850})
+    await tab.set_viewport_size(NARROW)
     await tab.wait_for_function(
         "w => document.querySelector('#an-chart-volume canvas').getBoundingClientRect().width < w", arg=wide - 100
     )  # redrawn for the narrower window
