@@ -17,6 +17,7 @@ from shared.storage.approvals import AutoSendNotice
 from shared.storage.tables import APPROVALS_QUEUE
 from shared.web.http import NO_STORE, MessageText, endpoint, json_response, query_int, read_json
 from shared.web.idempotency import RequestKey, request_key
+from shared.web.static_files import serve
 
 bp = func.Blueprint()
 log = logging.getLogger(__name__)
@@ -108,6 +109,13 @@ async def approvals_tell_ai(req: func.HttpRequest) -> func.HttpResponse:
     request = _request_key(req, "tell-ai", body.instruction)
     answer = await approvals.redraft(agent, _card_id(req), TOLD, body.instruction, request)
     return json_response(answer, headers=NO_STORE)
+
+
+@bp.route(route="agent-approvals.js", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def approvals_script(req: func.HttpRequest) -> func.HttpResponse:
+    """The agent console's approval cards panel."""
+    return serve(req, "agent-approvals.js", max_age=300)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name=APPROVALS_QUEUE, connection="AzureWebJobsStorage")

@@ -313,6 +313,7 @@
     ui.signout.hidden = state.mode !== "dev";
     await refreshQueue();
     connect();
+    extensions.ready.forEach((fn) => fn());
   }
 
   // --- queue ----------------------------------------------------------------------------------
@@ -699,6 +700,15 @@
   // --- real time and polling ------------------------------------------------------------------
   let conn = null;
   let pollTimer = 0;
+  // Panels in modules of their own (agent-approvals.js) hook in here: hub events, and sign-in done.
+  const extensions = { handlers: [], ready: [] };
+  window.supportDeskAgent = {
+    api, el, safeUrl, ago,
+    on: (name, fn) => extensions.handlers.push([name, fn]),
+    onReady: (fn) => extensions.ready.push(fn),
+    isLive: () => state.live,
+    problemText: (err, fallback) => problemText(err, fallback),
+  };
 
   function setLive(mode) {
     state.live = mode === "on";
@@ -719,6 +729,7 @@
       c.on("SessionUpdated", onSessionUpdated);
       c.on("ChatMessageReceived", onMessage);
       c.on("TypingIndicator", onTyping);
+      extensions.handlers.forEach(([name, fn]) => c.on(name, fn)); // e.g. the approval cards panel
       c.onreconnecting(() => { setLive("poll"); poll(); });
       c.onreconnected(() => { setLive("on"); refreshQueue(); loadTranscript(false); });
       c.onclose(() => { if (conn === c) { conn = null; setLive("poll"); poll(); } });

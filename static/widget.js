@@ -349,7 +349,8 @@ textarea:disabled{background:#f3f4f6}
   function showTyping(kind) {
     typingWho = kind;
     ui.typingText.textContent = kind === "agent" ? (state.agentName || "The agent") + " is typing\u2026"
-      : "The assistant is typing\u2026";
+      : kind === "prepare" ? "A reply is being prepared\u2026" : "The assistant is typing\u2026";
+    ui.typingText.className = kind === "prepare" ? "" : "vh"; // a reply awaiting approval: say so
     ui.typing.hidden = false;
     ui.log.append(ui.typing);
     scrollDown();
@@ -627,6 +628,7 @@ textarea:disabled{background:#f3f4f6}
     if (b.queue !== undefined) setQueue(b.queue);
     if (b.away) state.away = b.away;
     if (b.status) setStatus(b.status);
+    if (b.replyPending) showTyping("prepare"); else hideTyping("prepare");
   }
 
   let pollTimer = 0;
@@ -673,7 +675,9 @@ textarea:disabled{background:#f3f4f6}
         .configureLogging(sr.LogLevel.None)
         .build();
       conn = c;
-      c.on("ChatMessageReceived", (m) => { if (mine(m)) renderMessage(m); });
+      c.on("ChatMessageReceived", (m) => {
+        if (mine(m)) { renderMessage(m); if (m.sender === "bot") hideTyping("prepare"); }
+      });
       c.on("TypingIndicator", (t) => {
         if (!mine(t) || t.sender === "visitor") return;
         if (t.isTyping) showTyping("agent"); else hideTyping("agent");
@@ -683,6 +687,7 @@ textarea:disabled{background:#f3f4f6}
         if (u.agentName) state.agentName = String(u.agentName);
         if (u.queue !== undefined) setQueue(u.queue);
         if (u.status) { statusGen++; setStatus(u.status); }
+        if (u.replyPending === false) hideTyping("prepare");
       });
       c.onreconnecting(() => { live = false; schedulePoll(0); scheduleQueue(); });
       c.onreconnected(() => { live = true; schedulePoll(); scheduleQueue(); catchUp().catch(() => {}); });
@@ -755,6 +760,7 @@ textarea:disabled{background:#f3f4f6}
       if (b.queue !== undefined) setQueue(b.queue);
       statusGen++;
       setStatus(status);
+      if (b.replyPending) showTyping("prepare"); // autonomy "approve": an agent sends the reply
       const sent = b.message && seen.get(b.message.seq);
       if (status === "human_requested" && !b.reply && sent && !sent.querySelector(".st")) {
         sent.append(el("span", { class: "st", text: "Sent \u2014 our team will see it when they join" }));
