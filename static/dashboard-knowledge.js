@@ -189,6 +189,7 @@
           onclick: () => loadSources(true).catch(SD.report) })));
     side.append(
       testCard(),
+      draftsCard(),
       el("section", { class: "card", "aria-labelledby": "kn-gaps-title" },
         el("div", { class: "row" }, el("h2", { id: "kn-gaps-title", tabindex: "-1", text: "Content gaps" }),
           el("button", { type: "button", class: "secondary", id: "kn-gaps-reload", text: "Refresh",
@@ -995,6 +996,87 @@
     return form;
   }
 
+  // --- drafts to review: agents' learning notes, used by the bot only once approved ----------------------
+
+  function draftsCard() {
+    return el("section", { class: "card", "aria-labelledby": "kn-drafts-title" },
+      el("div", { class: "row" }, el("h2", { id: "kn-drafts-title", tabindex: "-1", text: "Drafts to review" }),
+        el("button", { type: "button", class: "secondary", text: "Refresh", onclick: () => loadDrafts().catch(SD.report) })),
+      el("p", { class: "muted", text: "What agents noted the bot should have answered, when they closed a conversation. "
+        + "The bot does not use a draft until you approve it; approving makes it a Q&A source." }),
+      el("p", { id: "kn-drafts-summary", class: "muted" }),
+      el("ul", { id: "kn-drafts", class: "kn-gaps" }));
+  }
+
+  async function loadDrafts() {
+    const { status, data } = await call("/knowledge/drafts");
+    if (status === 404) {
+      $("kn-drafts-summary").textContent = "Drafts are not available on this deployment.";
+      return;
+    }
+    if (status !== 200) throw new Error(problemText(data, "The drafts could not be loaded."));
+    const list = $("kn-drafts");
+    list.textContent = "";
+    for (const draft of data.drafts) list.append(draftItem(draft));
+    $("kn-drafts-summary").textContent = data.drafts.length ? `${plural(data.drafts.length, "draft")} waiting`
+      : "No drafts waiting.";
+  }
+
+  function draftItem(draft) {
+    const q = el("input", { type: "text", maxlength: "500", autocomplete: "off" });
+    q.value = draft.question;
+    const a = el("textarea", { rows: "3", maxlength: "4000" });
+    a.value = draft.answer;
+    const approve = el("button", { type: "button", text: "Approve", "aria-label": `Approve: ${draft.question}` });
+    const save = el("button", { type: "button", class: "secondary", text: "Save edits" });
+    const discard = el("button", { type: "button", class: "secondary", text: "Discard", "aria-label": `Discard: ${draft.question}` });
+    const note = el("p", { class: "error", role: "alert" });
+    const item = el("li", { class: "kn-gap kn-draft", "data-draft-id": draft.id },
+      field("Question", q, "question"), field("Answer", a, "answer"),
+      el("p", { class: "muted", text: [draft.resolution ? `conversation ${draft.resolution}` : "",
+        `noted ${when(draft.createdAt)}`].filter(Boolean).join(" · ") }),
+      el("div", { class: "kn-actions" }, approve, save, discard), note);
+    const path = `/knowledge/drafts/${encodeURIComponent(draft.id)}`;
+    const changed = () => ({ ...(q.value.trim() !== draft.question ? { question: q.value.trim() } : {}),
+      ...(a.value.trim() !== draft.answer ? { answer: a.value.trim() } : {}) });
+    async function act(button, run) {
+      button.disabled = true;
+      note.textContent = "";
+      try {
+        await run();
+      } catch (error) {
+        note.textContent = error.message;
+      } finally {
+        button.disabled = false;
+      }
+    }
+    async function saveEdits() {
+      const body = changed();
+      if (!Object.keys(body).length) return;
+      const { status, data } = await call(path, { method: "PATCH", body });
+      if (status !== 200) throw new Error(problemText(data, `Not saved (HTTP ${status}).`));
+      Object.assign(draft, data);
+    }
+    save.addEventListener("click", () => act(save, async () => { await saveEdits(); announce("Draft saved."); }));
+    approve.addEventListener("click", () => act(approve, async () => {
+      await saveEdits();
+      const { status, data } = await call(`${path}/approve`, { method: "POST" });
+      if (status !== 200) throw new Error(problemText(data, `Not approved (HTTP ${status}).`));
+      focusAfter(item);
+      item.remove();
+      addSource(data.source);
+      announce(`Approved: the bot answers “${data.draft.question}” from now on.`);
+    }));
+    discard.addEventListener("click", () => act(discard, async () => {
+      const { status, data } = await call(path, { method: "DELETE" });
+      if (status !== 204 && status !== 404) throw new Error(problemText(data, `Not discarded (HTTP ${status}).`));
+      focusAfter(item);
+      item.remove();
+      announce("Draft discarded.");
+    }));
+    return item;
+  }
+
   // A file dropped beside the drop zone would make the browser leave the dashboard to show the file.
   function guardDrops() {
     for (const name of ["dragover", "drop"]) {
@@ -1012,7 +1094,7 @@
         guardDrops();
         state.built = true;
       }
-      await Promise.all([loadSources(false), loadGaps(false)]);
+      await Promise.all([loadSources(false), loadGaps(false), loadDrafts()]);
     },
   });
 })();
