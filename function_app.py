@@ -4,6 +4,7 @@ import logging
 
 import azure.functions as func
 
+import blueprints.analytics
 import blueprints.channels
 import blueprints.webhooks
 from blueprints import admin, agent, approvals, control, devauth, drafts, gaps, knowledge, public, queues, timers
@@ -14,4 +15,5 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 for module in (public, admin, agent, approvals, devauth, knowledge, drafts, gaps, control, timers, queues):
     app.register_functions(module.bp)
 app.register_functions(blueprints.channels.bp)
+app.register_functions(blueprints.analytics.bp)
 app.register_functions(blueprints.webhooks.bp)

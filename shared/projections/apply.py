@@ -95,6 +95,7 @@ async def _apply_kind(kind: str, rows: list[OutboxRow], notice: OutboxNotice) ->
 
 
 def _applier(kind: str) -> Applier:
+    from shared.analytics.projection import ANALYTICS, count_analytics
     from shared.projections import appliers
     from shared.webhooks import delivery as webhook_delivery
 
@@ -108,6 +109,7 @@ def _applier(kind: str) -> Applier:
         GAP: appliers.record_gap,
         CARD: appliers.project_card,
         HANDOFF: appliers.write_summary,
+        ANALYTICS: count_analytics,
         WEBHOOK: webhook_delivery.apply_outbox_row,
     }
     if kind == "channel":  # a channel session's replies, sent out through its channel

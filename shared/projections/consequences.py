@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.analytics.facts import event_of
 from shared.clock import iso
 from shared.conversations.machine import Gap, Note
 from shared.conversations.models import HUMAN_REQUESTED, Message, Session
@@ -26,7 +27,8 @@ GAP = "gap"  # a question the knowledge did not answer (shown on the dashboard a
 HANDOFF = "handoff"  # the conversation moved to a person: write the handoff summary for the agents
 WEBHOOK = "webhook"  # the commit's events for the webhook endpoints subscribed to them
 CARD = "card"  # an approval card created or resolved: the agents' pending list, the auto-send, the push
-KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, CARD, WEBHOOK)
+ANALYTICS = "analytics"  # the conversation's facts and its start day's counters (the Analytics view)
+KINDS = (ORDERINGS, ROLLUP, SEARCH, AUDIT, SEAT, PUSH, GAP, HANDOFF, CARD, WEBHOOK, ANALYTICS)
 GAP_QUESTION_CHARS = 500
 CHANNEL = "channel"  # bot and agent messages of a channel session: send them out through its channel
 
@@ -93,4 +95,7 @@ def consequences(
         rows.append(row(CARD, created=created, resolved=resolved))
     if gap is not None:
         rows.append(row(GAP, question=gap.question[:GAP_QUESTION_CHARS], reason=gap.reason, at=iso(now)))
+    cost = (usage or {}).get("costMicroUsd", 0)
+    if (counted := event_of(before, after, messages, cost_micro_usd=cost, now=now)) is not None:
+        rows.append(row(ANALYTICS, **counted.payload()))
     return rows

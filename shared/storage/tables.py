@@ -8,6 +8,7 @@ SEATS = "seats"  # PartitionKey = billing month, RowKey = agent oid
 RATELIMITS = "ratelimits"  # fixed-window counters per client
 SEARCH = "searchindex"  # messages written since the last compaction into search segments
 AUDIT = "audit"  # every session transition
+ANALYTICS = "analytics"  # PartitionKey = start month: conversations' facts and per-day counters
 OUTBOX_PENDING = "outboxpending"  # sessions whose commits may have outbox rows left (the repair timer's list)
 KNOWLEDGE_SOURCES = "knowledgesources"  # PartitionKey "source", RowKey = source id: the knowledge base's sources
 KNOWLEDGE_CHUNKS = "knowledgechunks"  # PartitionKey = source id, RowKey = chunk id: a source's chunks
@@ -27,6 +28,7 @@ ALL_TABLES = (
     RATELIMITS,
     SEARCH,
     AUDIT,
+    ANALYTICS,
     OUTBOX_PENDING,
     KNOWLEDGE_SOURCES,
     KNOWLEDGE_CHUNKS,
