@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.channels import PROVIDERS, acs
-from shared.channels.settings import channel_settings
+from shared.channels.settings import ChannelSettings, channel_settings
 from shared.storage.channels import ChannelRepository
 
 _NAMES = {
@@ -24,8 +24,21 @@ _SETTINGS = {
 }
 
 
+def missing(settings: ChannelSettings, provider: str) -> list[str]:
+    """The names of ``provider``'s settings that are not set (never their values).
+
+    ACS lists the SMS number and the WhatsApp channel id each on its own: either one connects ACS, and
+    the dashboard shows SMS and WhatsApp through ACS as two channels.
+    """
+    if provider == "acs":
+        gaps = [] if settings.acs_endpoint or settings.acs_connection_string else [_SETTINGS["acs"][0]]
+        gaps += [] if settings.acs_phone_number else ["ACS_PHONE_NUMBER"]
+        return gaps + ([] if settings.acs_whatsapp_channel_id else ["ACS_WHATSAPP_CHANNEL_ID"])
+    return [name for name in _SETTINGS[provider] if not getattr(settings, name.lower(), "")]
+
+
 async def overview(host: str) -> dict[str, Any]:
-    """``{"channels": [{"id", "name", "connected", "webhookUrl", "settings", "lastEvent"}]}``."""
+    """``{"channels": [{"id", "name", "connected", "webhookUrl", "settings", "missing", "lastEvent"}]}``."""
     settings = channel_settings()
     last = await ChannelRepository().last_events()
     listed = []
@@ -39,6 +52,7 @@ async def overview(host: str) -> dict[str, Any]:
             "connected": settings.connected(provider),
             "webhookUrl": url,
             "settings": _SETTINGS[provider],
+            "missing": missing(settings, provider),
             "lastEvent": last.get(provider),
         })  # fmt: skip
     return {"channels": listed}
