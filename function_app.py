@@ -6,6 +6,7 @@ import azure.functions as func
 
 import blueprints.analytics
 import blueprints.channels
+import blueprints.openapi
 import blueprints.webhooks
 from blueprints import admin, agent, approvals, control, devauth, drafts, gaps, knowledge, public, queues, timers
 
@@ -17,3 +18,4 @@ for module in (public, admin, agent, approvals, devauth, knowledge, drafts, gaps
 app.register_functions(blueprints.channels.bp)
 app.register_functions(blueprints.analytics.bp)
 app.register_functions(blueprints.webhooks.bp)
+app.register_functions(blueprints.openapi.bp)

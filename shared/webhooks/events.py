@@ -7,7 +7,7 @@ Approvals and ratings arrive as decision notes (``approval:drafted``, ``approval
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -36,22 +36,28 @@ EVENT_TYPES = (
 
 
 class _Session(Protocol):
-    session_id: str
-    status: str
-    claimed_by: str
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def claimed_by(self) -> str: ...
 
     def public(self) -> dict[str, Any]: ...
 
 
 class _Message(Protocol):
-    session_id: str
+    @property
+    def session_id(self) -> str: ...
 
     def public(self) -> dict[str, Any]: ...
 
 
 class _Note(Protocol):
-    event: str
-    details: dict[str, Any]
+    @property
+    def event(self) -> str: ...
+    @property
+    def details(self) -> Mapping[str, Any]: ...
 
 
 def event(kind: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
