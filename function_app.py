@@ -4,6 +4,7 @@ import logging
 
 import azure.functions as func
 
+import blueprints.agent_desk
 import blueprints.analytics
 import blueprints.channels
 import blueprints.openapi
@@ -17,5 +18,6 @@ for module in (public, admin, agent, approvals, devauth, knowledge, drafts, gaps
     app.register_functions(module.bp)
 app.register_functions(blueprints.channels.bp)
 app.register_functions(blueprints.analytics.bp)
+app.register_functions(blueprints.agent_desk.bp)
 app.register_functions(blueprints.webhooks.bp)
 app.register_functions(blueprints.openapi.bp)

@@ -28,6 +28,11 @@
     more: $("more"), queueList: $("queue-list"), waitingCount: $("waiting-count"),
     back: $("back"), chatTitle: $("chat-title"), chatSub: $("chat-sub"), claim: $("claim"), close: $("close"),
     transcript: $("transcript"), typing: $("typing"), composer: $("composer"), reply: $("reply"), send: $("send"),
+    mute: $("mute"), toasts: $("toasts"), transfer: $("transfer"), transferForm: $("transfer-form"),
+    transferTo: $("transfer-to"), transferError: $("transfer-error"), picker: $("picker"),
+    noteBox: $("note-box"), noteForm: $("note-form"), noteText: $("note-text"),
+    search: $("search"), searchQ: $("search-q"), searchResults: $("search-results"), searchList: $("search-list"),
+    searchClear: $("search-clear"),
   };
   const tabs = [...document.querySelectorAll('[role="tab"]')];
 
@@ -45,6 +50,11 @@
     lastSeq: 0,
     unread: new Set(),
     live: false,
+    knownWaiting: null, // session ids seen waiting (null until the first load: no alert for those)
+    notes: new Map(), // note id -> element, for the open transcript
+    replies: null, // saved replies, loaded on first "/"
+    owners: new Map(), // sessionId -> the owner last seen, to tell a transfer to me from my own claim
+    claimedHere: new Set(),
   };
 
   // --- small helpers --------------------------------------------------------------------------
@@ -69,6 +79,38 @@
       const url = new URL(String(u), location.href);
       return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
     } catch (_) { return null; }
+  };
+  // A visitor without an email gets a name that stays the same for their session: "Amber Otter".
+  const ADJECTIVES = ["Amber", "Brave", "Calm", "Clever", "Coral", "Eager", "Gentle", "Golden", "Happy", "Jolly",
+    "Kind", "Lively", "Lucky", "Mellow", "Misty", "Noble", "Olive", "Quiet", "Rosy", "Sunny", "Swift", "Teal",
+    "Witty", "Zesty"];
+  const ANIMALS = ["Badger", "Beaver", "Crane", "Dolphin", "Falcon", "Fox", "Gecko", "Heron", "Koala", "Lark",
+    "Lynx", "Marten", "Moose", "Otter", "Owl", "Panda", "Puffin", "Quail", "Robin", "Seal", "Swan", "Tiger",
+    "Walrus", "Wren"];
+  const friendlyName = (id) => {
+    let h = 2166136261; // FNV-1a
+    for (const ch of String(id || "")) { h ^= ch.charCodeAt(0); h = Math.imul(h, 16777619) >>> 0; }
+    return ADJECTIVES[h % ADJECTIVES.length] + " " + ANIMALS[Math.floor(h / ADJECTIVES.length) % ANIMALS.length];
+  };
+  const visitorLabel = (s) => {
+    const h = (s && s.handoff) || {};
+    if (h.email) return h.email;
+    if (s && s.channel === "email" && s.address) return s.address;
+    return friendlyName(s && s.sessionId);
+  };
+  const CHANNEL_TEXT = { web: "Web", sms: "SMS", whatsapp: "WhatsApp", telegram: "Telegram", email: "Email" };
+  // What the visitor asked: the handoff summary, their question, or their own last message.
+  const visitorPreview = (s) => {
+    const h = s.handoff || {};
+    return (h.summary && h.summary.wants) || h.question || s.visitorPreview || s.preview || "(no messages yet)";
+  };
+  const waitingSince = (s) => s.status === "human_requested"
+    ? (Date.parse(s.handoffRequestedAt || "") || (typeof s.waitingSeconds === "number" && s.loadedAt
+      ? s.loadedAt - s.waitingSeconds * 1000 : 0)) : 0;
+  const waitingText = (since) => {
+    const sec = Math.max(0, Math.round((Date.now() - since) / 1000));
+    return "waiting " + (sec < 60 ? "under a minute" : sec < 3600 ? Math.floor(sec / 60) + " min"
+      : Math.floor(sec / 3600) + " h " + Math.floor((sec % 3600) / 60) + " min");
   };
   const debounce = (fn, ms) => {
     let t = 0;
@@ -334,14 +376,18 @@
       const tab = state.tab;
       const body = await api("GET", queueQuery(tab));
       if (tab !== state.tab) return;
-      state.rows = new Map((body.sessions || []).map((s) => [s.sessionId, s]));
+      const loadedAt = Date.now();
+      state.rows = new Map((body.sessions || []).map((s) => [s.sessionId, { ...s, loadedAt }]));
       keepRecentPushes(tab);
       state.cursor = body.nextCursor || null;
       renderQueue();
-      if (tab === "waiting") setWaitingCount(state.rows.size, !!state.cursor);
-      else {
+      if (tab === "waiting") {
+        setWaitingCount(state.rows.size, !!state.cursor);
+        noticeWaiting(body.sessions || []);
+      } else {
         const waiting = await api("GET", queueQuery("waiting"));
         setWaitingCount((waiting.sessions || []).length, !!waiting.nextCursor);
+        noticeWaiting(waiting.sessions || []);
       }
       clearBanner("queue");
     } catch (err) {
@@ -412,19 +458,22 @@
     b.dataset.sessionId = s.sessionId;
     if (state.current && state.current.sessionId === s.sessionId) b.setAttribute("aria-current", "true");
     const line1 = el("span", "line1");
-    line1.append(el("span", "preview", s.preview || "(no messages yet)"),
+    line1.append(el("span", "label", visitorLabel(s)),
+      el("span", "chip channel", CHANNEL_TEXT[s.channel || "web"] || String(s.channel)),
       el("span", "chip " + s.status, STATUS_TEXT[s.status] || s.status));
+    const preview = el("span", "preview", visitorPreview(s));
     const line2 = el("span", "line2");
     const owner = s.claimedBy ? (state.me && s.claimedBy === state.me.oid ? "you" : s.claimedByName || "another agent") : "";
-    line2.append(el("span", "", "#" + shortId(s.sessionId)), el("span", "", ago(s.lastActivityAt)),
-      el("span", "", (s.messageCount || 0) + " msgs"));
+    const since = waitingSince(s);
+    if (since) {
+      const w = el("span", "wait", waitingText(since));
+      w.dataset.since = String(since);
+      line2.append(w);
+    } else line2.append(el("span", "", ago(s.lastActivityAt)));
+    line2.append(el("span", "", (s.messageCount || 0) + " msgs"));
     if (owner) line2.append(el("span", "", "with " + owner));
     if (typeof s.costUsd === "number" && s.costUsd > 0) line2.append(el("span", "", "$" + s.costUsd.toFixed(4)));
-    b.append(line1, line2);
-    const h = s.handoff || {};
-    const about = [h.summary && h.summary.wants ? "Wants: " + h.summary.wants : "", h.email ? "Email: " + h.email : "",
-      typeof s.waitingSeconds === "number" ? "waiting " + waited(s.waitingSeconds) : ""].filter(Boolean);
-    if (about.length) b.append(el("span", "line2 handoff-line", about.join(" \u00b7 ")));
+    b.append(line1, preview, line2);
     b.addEventListener("click", () => openSession(s.sessionId));
     li.append(b);
     return li;
@@ -455,14 +504,17 @@
     const summary = state.rows.get(id) || { sessionId: id };
     state.current = { ...summary };
     state.seen = new Map();
+    state.notes = new Map();
     state.lastSeq = 0;
     state.unread.delete(id);
+    ui.transferForm.hidden = true;
     ui.transcript.replaceChildren();
     ui.typing.hidden = true;
     ui.console.classList.add("viewing");
     renderQueue();
     renderHeader();
     await loadTranscript(true);
+    loadNotes(state.current);
     if (isMine(state.current)) ui.reply.focus();
     else ui.transcript.focus();
   }
@@ -526,13 +578,17 @@
     if (!s) return;
     renderHandoff(s);
     const mine = isMine(s);
-    ui.chatTitle.textContent = "Conversation #" + shortId(s.sessionId);
+    ui.chatTitle.textContent = visitorLabel(s);
     const owner = s.status === "claimed"
       ? (mine ? "claimed by you" : "claimed by " + (s.claimedByName || "another agent")) : "";
-    ui.chatSub.textContent = [STATUS_TEXT[s.status] || s.status || "", owner, s.createdAt ? "started " + ago(s.createdAt) : ""]
+    ui.chatSub.textContent = [STATUS_TEXT[s.status] || s.status || "", CHANNEL_TEXT[s.channel || "web"] || s.channel, owner,
+      s.createdAt ? "started " + ago(s.createdAt) : "", "#" + shortId(s.sessionId)]
       .filter(Boolean).join(" \u00b7 ");
     ui.claim.hidden = !(s.status === "human_requested" || s.status === "open");
     ui.close.hidden = closeForm.hidden = !mine;
+    ui.transfer.hidden = !mine;
+    if (!mine) { ui.transferForm.hidden = true; ui.transfer.setAttribute("aria-expanded", "false"); }
+    ui.noteBox.hidden = false;
     const hadFocus = document.activeElement === ui.reply;
     ui.composer.hidden = !mine;
     if (!mine) { ui.typing.hidden = true; if (hadFocus) ui.transcript.focus(); }
@@ -569,6 +625,7 @@
     const sender = ["visitor", "bot", "agent", "system"].includes(m.sender) ? m.sender : "system";
     const node = el("div", "msg " + sender);
     node.dataset.seq = String(m.seq);
+    node.dataset.at = String(Date.parse(m.createdAt || "") || 0);
     const whoText = sender === "visitor" ? "Visitor" : sender === "bot" ? "Bot"
       : sender === "agent" ? (m.agentName || "Agent") : "";
     if (whoText) node.append(el("span", "who", whoText + (m.createdAt ? " \u00b7 " + new Date(m.createdAt).toLocaleTimeString() : "")));
@@ -588,6 +645,7 @@
     if (!s) return;
     ui.claim.disabled = true;
     try {
+      state.claimedHere.add(s.sessionId);
       const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/claim`);
       clearBanner("claim");
       const { quotaStatus: q, alreadyClaimed: _, ...claimed } = body;
@@ -703,7 +761,7 @@
   // Panels in modules of their own (agent-approvals.js) hook in here: hub events, and sign-in done.
   const extensions = { handlers: [], ready: [] };
   window.supportDeskAgent = {
-    api, el, safeUrl, ago,
+    api, el, safeUrl, ago, visitorLabel, friendlyName,
     on: (name, fn) => extensions.handlers.push([name, fn]),
     onReady: (fn) => extensions.ready.push(fn),
     isLive: () => state.live,
@@ -766,6 +824,13 @@
     if (u.agentName && !u.claimedByName) update.claimedByName = u.agentName;
     delete update.agentName;
     const wasWaiting = state.rows.has(u.sessionId);
+    const before = state.rows.get(u.sessionId) || (state.current && state.current.sessionId === u.sessionId ? state.current : null);
+    // Owned by me now, and not through a claim made here: a colleague handed it over.
+    if (state.me && u.status === "claimed" && u.claimedBy === state.me.oid && state.owners.get(u.sessionId) !== state.me.oid &&
+        !state.claimedHere.has(u.sessionId)) {
+      alertAgent("A conversation was handed to you", visitorLabel({ ...(before || {}), ...update }), u.sessionId);
+    }
+    state.owners.set(u.sessionId, u.claimedBy || null);
     state.pushed.set(u.sessionId, { row: { ...(state.rows.get(u.sessionId) || {}), ...update }, at: Date.now() });
     updateRow(update);
     if (state.current && state.current.sessionId === u.sessionId) {
@@ -777,6 +842,13 @@
 
   function onMessage(m) {
     if (!m || !m.sessionId) return;
+    const known = state.rows.get(m.sessionId) || (state.current && state.current.sessionId === m.sessionId ? state.current : null);
+    if (m.sender === "visitor") {
+      if (known) known.visitorPreview = String(m.text || "").slice(0, 200);
+      const looking = state.current && state.current.sessionId === m.sessionId && document.visibilityState === "visible" &&
+        document.hasFocus();
+      if (known && isMine(known) && !looking) alertAgent("New message", visitorLabel(known) + ": " + String(m.text || "").slice(0, 80), m.sessionId);
+    }
     if (state.current && state.current.sessionId === m.sessionId) {
       renderMessage(m);
     } else {
@@ -797,6 +869,253 @@
     clearTimeout(onTyping.timer);
     if (t.isTyping) onTyping.timer = setTimeout(() => { ui.typing.hidden = true; }, 8000);
   }
+
+  // --- alerts: a new waiting visitor, a message in a conversation you own, a transfer to you --------
+  // A Teams tab shows no title, so: a short sound, a desktop notification when allowed, and an
+  // in-page toast (the fallback, always shown); the tab title counts too. Muting is kept per browser.
+  const MUTE_KEY = "supportdesk-agent-muted";
+  let muted = false;
+  try { muted = localStorage.getItem(MUTE_KEY) === "1"; } catch (_) { /* storage blocked: not muted */ }
+  function renderMute() {
+    ui.mute.setAttribute("aria-pressed", String(muted));
+    ui.mute.textContent = muted ? "Sound off" : "Sound on";
+  }
+  ui.mute.addEventListener("click", () => {
+    muted = !muted;
+    try { localStorage.setItem(MUTE_KEY, muted ? "1" : "0"); } catch (_) { /* ok */ }
+    renderMute();
+    // Asking for permission needs a click: this is the agent's first one on the alerts control.
+    if (!muted && window.Notification && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+  });
+  renderMute();
+
+  let audio = null;
+  function beep() {
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) return;
+      audio = audio || new Ctx();
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.35);
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.35);
+    } catch (_) { /* no audio: the toast still shows */ }
+  }
+
+  function toast(title, body, sessionId) {
+    const t = el("div", "toast");
+    const open = el("button", "toast-open");
+    open.type = "button";
+    open.append(el("strong", "", title), el("span", "", body));
+    open.addEventListener("click", () => { t.remove(); if (sessionId) openSession(sessionId); });
+    const x = el("button", "toast-x", "\u00d7");
+    x.type = "button";
+    x.setAttribute("aria-label", "Dismiss");
+    x.addEventListener("click", () => t.remove());
+    t.append(open, x);
+    ui.toasts.append(t);
+    while (ui.toasts.children.length > 3) ui.toasts.firstChild.remove();
+    setTimeout(() => t.remove(), 12000);
+  }
+
+  function alertAgent(title, body, sessionId) {
+    toast(title, body, sessionId);
+    if (muted) return;
+    beep();
+    try {
+      if (window.Notification && Notification.permission === "granted") {
+        const n = new Notification(title, { body, tag: "supportdesk-" + (sessionId || "") });
+        n.onclick = () => { window.focus(); if (sessionId) openSession(sessionId); };
+      }
+    } catch (_) { /* notifications unavailable in this host */ }
+  }
+
+  function noticeWaiting(list) {
+    const ids = new Set(list.map((s) => s.sessionId));
+    if (state.knownWaiting) {
+      const fresh = list.filter((s) => !state.knownWaiting.has(s.sessionId));
+      if (fresh.length === 1) alertAgent("New visitor waiting", visitorLabel(fresh[0]) + ": " + visitorPreview(fresh[0]), fresh[0].sessionId);
+      else if (fresh.length > 1) alertAgent(fresh.length + " new visitors waiting", fresh.map(visitorLabel).join(", "), null);
+    }
+    state.knownWaiting = ids;
+  }
+
+  // --- private notes --------------------------------------------------------------------------
+  function renderNote(n) {
+    if (!n || !n.id || state.notes.has(n.id) || !state.current || n.sessionId !== state.current.sessionId) return;
+    const empty = ui.transcript.querySelector(".empty");
+    if (empty) empty.remove();
+    const node = el("div", "msg note");
+    node.dataset.noteId = n.id;
+    const at = Date.parse(n.createdAt || "") || Date.now();
+    node.dataset.at = String(at);
+    node.append(el("span", "who", "Private note \u00b7 " + (n.agentName || "Agent") + " \u00b7 " + new Date(at).toLocaleTimeString()),
+      document.createTextNode(String(n.text ?? "")));
+    const later = [...ui.transcript.children].find((c) => Number(c.dataset.at || 0) > at);
+    ui.transcript.insertBefore(node, later || null);
+    state.notes.set(n.id, node);
+    ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  }
+  async function loadNotes(cur) {
+    if (!cur) return;
+    try {
+      const body = await api("GET", `/agent/sessions/${encodeURIComponent(cur.sessionId)}/notes`);
+      if (state.current === cur) (body.notes || []).forEach(renderNote);
+    } catch (_) { /* notes are extra: the transcript stands without them */ }
+  }
+  ui.noteForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const s = state.current;
+    const text = ui.noteText.value.trim();
+    if (!s || !text) return;
+    const button = ui.noteForm.querySelector("button");
+    button.disabled = true;
+    try {
+      const note = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/notes`, { text });
+      ui.noteText.value = "";
+      renderNote(note);
+      clearBanner("note");
+    } catch (err) {
+      if (err.status !== 401) banner("note", "Note not saved: " + problemText(err, "error"), { kind: "error" });
+    } finally { button.disabled = false; }
+  });
+
+  // --- saved replies: "/" in the composer ------------------------------------------------------
+  let pickIndex = 0;
+  async function loadReplies() {
+    if (state.replies) return state.replies;
+    try { state.replies = (await api("GET", "/replies")).replies || []; } catch (_) { state.replies = []; }
+    return state.replies;
+  }
+  const slashQuery = () => {
+    const m = /^\/(\S*)$/.exec(ui.reply.value);
+    return m ? m[1].toLowerCase() : null;
+  };
+  function pickerMatches(q) {
+    return (state.replies || []).filter((r) => !q || String(r.shortcut || "").toLowerCase().startsWith(q) ||
+      String(r.title || "").toLowerCase().includes(q) || String(r.text || "").toLowerCase().includes(q)).slice(0, 8);
+  }
+  function closePicker() { ui.picker.hidden = true; ui.reply.removeAttribute("aria-activedescendant"); }
+  async function updatePicker() {
+    const q = slashQuery();
+    if (q === null) { closePicker(); return; }
+    await loadReplies();
+    if (slashQuery() === null) return;
+    const found = pickerMatches(slashQuery());
+    pickIndex = Math.min(pickIndex, Math.max(0, found.length - 1));
+    ui.picker.replaceChildren(...(found.length ? found.map((r, i) => {
+      const li = el("li", "pick");
+      li.id = "pick-" + i;
+      li.setAttribute("role", "option");
+      li.setAttribute("aria-selected", String(i === pickIndex));
+      li.append(el("strong", "", r.title), r.shortcut ? el("span", "sub", " /" + r.shortcut) : "",
+        el("span", "pick-text", String(r.text).slice(0, 120)));
+      li.addEventListener("mousedown", (e) => { e.preventDefault(); insertReply(r); });
+      return li;
+    }) : [el("li", "empty", state.replies.length ? "No saved reply matches." : "No saved replies yet (an admin adds them).")]));
+    ui.picker.hidden = false;
+    if (found.length) ui.reply.setAttribute("aria-activedescendant", "pick-" + pickIndex);
+  }
+  function insertReply(r) {
+    ui.reply.value = String(r.text || "");
+    closePicker();
+    ui.reply.focus();
+    noteTyping();
+  }
+  ui.reply.addEventListener("input", () => { pickIndex = 0; updatePicker(); });
+  ui.reply.addEventListener("keydown", (e) => {
+    if (ui.picker.hidden) return;
+    const found = pickerMatches(slashQuery());
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      e.preventDefault();
+      pickIndex = (pickIndex + (e.key === "ArrowDown" ? 1 : -1) + found.length) % Math.max(1, found.length);
+      updatePicker();
+    } else if ((e.key === "Enter" || e.key === "Tab") && found.length) {
+      e.preventDefault();
+      e.stopImmediatePropagation(); // Enter picks, it doesn't send "/..."
+      insertReply(found[pickIndex]);
+    } else if (e.key === "Escape") {
+      e.stopPropagation();
+      closePicker();
+    }
+  }, true);
+  ui.reply.addEventListener("blur", () => setTimeout(closePicker, 150));
+
+  // --- transfer -------------------------------------------------------------------------------
+  ui.transfer.addEventListener("click", async () => {
+    const open = ui.transferForm.hidden;
+    ui.transferForm.hidden = !open;
+    ui.transfer.setAttribute("aria-expanded", String(open));
+    if (!open) return;
+    ui.transferError.textContent = "";
+    try {
+      const body = await api("GET", "/agent/colleagues");
+      const people = body.agents || [];
+      ui.transferTo.replaceChildren(...people.map((p) => {
+        const o = el("option", "", (p.name || p.email) + (p.email ? " (" + p.email + ")" : ""));
+        o.value = p.agentId;
+        return o;
+      }));
+      if (!people.length) ui.transferError.textContent = "No colleague has opened the console yet.";
+      ui.transferTo.focus();
+    } catch (err) {
+      ui.transferError.textContent = problemText(err, "Colleagues couldn't be loaded.");
+    }
+  });
+  ui.transferForm.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const s = state.current;
+    if (!s || !ui.transferTo.value) return;
+    const button = ui.transferForm.querySelector("button");
+    button.disabled = true;
+    ui.transferError.textContent = "";
+    try {
+      const body = await api("POST", `/agent/sessions/${encodeURIComponent(s.sessionId)}/transfer`, { agentId: ui.transferTo.value });
+      Object.assign(s, body);
+      ui.transferForm.hidden = true;
+      ui.transfer.setAttribute("aria-expanded", "false");
+      updateRow(s);
+      renderHeader();
+      await loadTranscript(false);
+      toast("Transferred", "Now with " + (body.claimedByName || "your colleague") + ".", null);
+    } catch (err) {
+      ui.transferError.textContent = err.status === 403 && err.body.error === "seat-quota-exceeded"
+        ? "Your colleague has no seat and the plan's seats are used up." : problemText(err, "Couldn't transfer.");
+    } finally { button.disabled = false; }
+  });
+
+  // --- search your conversations --------------------------------------------------------------
+  const snippetText = (html) => new DOMParser().parseFromString(String(html || ""), "text/html").body.textContent || "";
+  ui.search.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const q = ui.searchQ.value.trim();
+    if (!q) return;
+    try {
+      const body = await api("GET", "/agent/search?q=" + encodeURIComponent(q));
+      const rows = body.sessions || [];
+      ui.searchList.replaceChildren(...(rows.length ? rows.map((s) => {
+        const li = el("li");
+        const b = el("button", "row");
+        b.type = "button";
+        b.dataset.sessionId = s.sessionId;
+        const line1 = el("span", "line1");
+        line1.append(el("span", "label", visitorLabel(s)), el("span", "chip " + s.status, STATUS_TEXT[s.status] || s.status));
+        b.append(line1, el("span", "preview", snippetText(s.snippet)), el("span", "line2", ago(s.matchedAt || s.lastActivityAt)));
+        b.addEventListener("click", () => { state.rows.set(s.sessionId, state.rows.get(s.sessionId) || s); openSession(s.sessionId); });
+        li.append(b);
+        return li;
+      }) : [el("li", "empty", "Nothing found in your conversations or the queue.")]));
+      ui.searchResults.hidden = false;
+    } catch (err) {
+      if (err.status !== 401) banner("search", "Search failed: " + problemText(err, "error"), { kind: "error" });
+    }
+  });
+  extensions.handlers.push(["AgentNoteAdded", renderNote]);
+  ui.searchClear.addEventListener("click", () => { ui.searchResults.hidden = true; ui.searchQ.value = ""; ui.searchQ.focus(); });
 
   // --- wiring ---------------------------------------------------------------------------------
   tabs.forEach((t, i) => {
@@ -832,6 +1151,9 @@
   ui.signout.addEventListener("click", () => signOut());
   if (window.matchMedia && matchMedia("(prefers-color-scheme: dark)").matches) applyTheme("dark");
   setInterval(() => { if (state.me) renderQueue(); }, 60000); // keep "n min ago" fresh
+  setInterval(() => { // the waiting timers tick without re-rendering the rows (focus and scroll stay put)
+    for (const w of document.querySelectorAll(".wait[data-since]")) w.textContent = waitingText(Number(w.dataset.since));
+  }, 15000);
 
   boot();
 })();
