@@ -353,6 +353,7 @@
     ui.me.textContent = "Signed in as " + (state.me.name || state.me.upn || state.me.email || "agent");
     ui.me.title = state.me.upn || state.me.email || "";
     ui.signout.hidden = state.mode !== "dev";
+    api("GET", "/agent/colleagues").catch(() => {}); // puts this agent in the directory transfers pick from
     await refreshQueue();
     connect();
     extensions.ready.forEach((fn) => fn());
