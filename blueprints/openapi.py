@@ -14,14 +14,18 @@ from typing import Any
 
 import azure.functions as func
 
-from blueprints import admin, agent, analytics, control, drafts, knowledge, public
+from blueprints import admin, agent, agent_desk, analytics, approvals, control, drafts, knowledge, public
+from shared.channels import email as email_channel
+from shared.conversations import approvals as card_approvals
 from shared.identity.devidentity import DevSignIn
 from shared.web.http import endpoint, json_response
 from shared.web.openapi import (
     ADMIN,
     AGENT,
+    AGENT_OR_ADMIN,
     COMMON_ERRORS,
     HTML,
+    JSON,
     VISITOR,
     Body,
     Operation,
@@ -45,6 +49,7 @@ _IDEMPOTENCY = Param("Idempotency-Key", "header", description="Makes a retry ret
 _TEXT = Body(media="text/plain", schema={"type": "string"})
 _ANY = Body(media="*/*", schema={"type": "string"})
 _PAGE = Body(media=HTML, schema={"type": "string"})
+FORM, MULTIPART = "application/x-www-form-urlencoded", "multipart/form-data"
 _NO_CONTENT = {204: Body()}
 _PREFLIGHT = {204: Body(description="CORS preflight answered")}
 
@@ -321,13 +326,16 @@ register(
         responses={200: Body(media="application/zip", schema={"type": "string"})},
         tag="admin",
     ),  # fmt: skip
+    Operation("teams-setup", "GET", "The guided Teams setup page.", ADMIN, responses={200: _PAGE}, tag="admin"),
+    Operation("teams-setup/checks", "GET", "The Teams setup's live checks; done when all pass.", ADMIN, tag="admin"),
     Operation(
-        "teams-setup",
-        "GET",
-        "The Teams setup page.",
+        "teams-setup/checks",
+        "POST",
+        "The Teams setup's live checks, with a token Teams issued to test (never stored).",
         ADMIN,
-        responses={200: _PAGE},
-        params=(Param("check"),),
+        request=Body(admin.TokenCheckIn),
+        request_required=False,
+        errors=(*COMMON_ERRORS, 403),
         tag="admin",
     ),  # fmt: skip
     Operation(
@@ -541,22 +549,132 @@ register(
         responses={200: Body(hooks.DeliveryOut)},
         errors=(*COMMON_ERRORS, 403),
     ),  # fmt: skip
-    # --- approval cards (agents) and channels: described generically until their blueprints register models ---
+    # --- approval cards (agents) ---
     _static("agent-approvals.js", "The console's approval cards script.", _ANY),
-    Operation("agent/approvals", "GET", "Bot replies waiting for an agent's approval.", AGENT, tag="agent"),
+    Operation(
+        "agent/approvals",
+        "GET",
+        "Approval cards, oldest first (?status=pending by default).",
+        AGENT,
+        params=(
+            Param("status", schema={"type": "string", "enum": list(card_approvals.STATUSES)}),
+            Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 200}),
+            _CURSOR,
+        ),
+        tag="agent",
+    ),  # fmt: skip
+    Operation(
+        "agent/approvals/{id}/send",
+        "POST",
+        "Send the card's reply as drafted, or with the agent's edit as text (409 once handled).",
+        AGENT,
+        request=Body(approvals.SendIn),
+        request_required=False,
+        params=(_IDEMPOTENCY,),
+        errors=(*COMMON_ERRORS, 403),
+        tag="agent",
+    ),  # fmt: skip
+    Operation(
+        "agent/approvals/{id}/dismiss",
+        "POST",
+        "Drop the card: nothing is sent (409 once handled).",
+        AGENT,
+        params=(_IDEMPOTENCY,),
+        errors=(*COMMON_ERRORS, 403),
+        tag="agent",
+    ),  # fmt: skip
     *(
         Operation(
             f"agent/approvals/{{id}}/{action}",
             "POST",
-            f"Approval card: {action}.",
+            summary,
             AGENT,
-            request=Body(),
-            request_required=False,
+            request=Body(approvals.InstructionIn),
+            params=(_IDEMPOTENCY,),
             errors=(*COMMON_ERRORS, 403),
             tag="agent",
         )
-        for action in ("send", "dismiss", "rephrase", "tell-ai")
+        for action, summary in (
+            ("rephrase", "The bot drafts the reply again following the instruction (a new card)."),
+            ("tell-ai", "An instruction the bot follows for the rest of the conversation; it drafts again."),
+        )
     ),  # fmt: skip
+    # --- the agent desk: saved replies (admins manage, agents read), colleagues, notes, transfer, search ---
+    Operation(
+        "replies",
+        "GET",
+        "Every saved reply (agents with their Teams token, or admins).",
+        AGENT_OR_ADMIN,
+        tag="agent-desk",
+    ),  # fmt: skip
+    Operation(
+        "replies",
+        "POST",
+        "Add a saved reply (409 when its shortcut is taken).",
+        ADMIN,
+        request=Body(agent_desk.ReplyIn),
+        responses={201: Body()},
+        errors=(*COMMON_ERRORS, 403),
+        tag="agent-desk",
+    ),  # fmt: skip
+    Operation(
+        "replies/{id}",
+        "PATCH",
+        'Change a saved reply\'s title, text or shortcut ("" removes the shortcut).',
+        ADMIN,
+        request=Body(agent_desk.ReplyPatch),
+        errors=(*COMMON_ERRORS, 403),
+        tag="agent-desk",
+    ),  # fmt: skip
+    Operation(
+        "replies/{id}",
+        "DELETE",
+        "Remove a saved reply.",
+        ADMIN,
+        responses=_NO_CONTENT,
+        errors=(*COMMON_ERRORS, 403),
+        tag="agent-desk",
+    ),  # fmt: skip
+    Operation("agent/colleagues", "GET", "The other agents who opened the console.", AGENT, tag="agent-desk"),
+    Operation(
+        "agent/sessions/{id}/notes",
+        "GET",
+        "A conversation's private notes, oldest first (never shown to the visitor).",
+        AGENT,
+        tag="agent-desk",
+    ),  # fmt: skip
+    Operation(
+        "agent/sessions/{id}/notes",
+        "POST",
+        "Add a private note to a conversation.",
+        AGENT,
+        request=Body(agent_desk.NoteIn),
+        responses={201: Body()},
+        tag="agent-desk",
+    ),  # fmt: skip
+    Operation(
+        "agent/sessions/{id}/transfer",
+        "POST",
+        "Hand a claimed conversation to a colleague (owner only; the seat rules apply to the colleague).",
+        AGENT,
+        request=Body(agent_desk.TransferIn),
+        params=(_IDEMPOTENCY,),
+        errors=(*COMMON_ERRORS, 403),
+        tag="agent-desk",
+    ),  # fmt: skip
+    Operation(
+        "agent/search",
+        "GET",
+        "The caller's own and waiting conversations whose messages match ?q=.",
+        AGENT,
+        params=(
+            Param("q", schema={"type": "string", "minLength": 1, "maxLength": 200}, required=True),
+            Param("limit", schema={"type": "integer", "minimum": 1, "maximum": 50}),
+            _CURSOR,
+        ),
+        tag="agent-desk",
+    ),  # fmt: skip
+    # --- channels: the providers' webhooks (raw bodies: the signature covers the bytes as sent) ---
     Operation(
         "channels", "GET", "Which channels are connected, their webhook URLs and last events.", ADMIN, tag="channels"
     ),  # fmt: skip
@@ -564,27 +682,46 @@ register(
         Operation(
             f"channels/{name}",
             "POST",
-            f"Inbound {name} webhook (the provider's signature is checked).",
-            request=Body(media="*/*", schema={"type": "string"}),
-            responses={200: _ANY, 202: _ANY, 204: Body()},
-            errors=(*COMMON_ERRORS, 401, 403),
+            summary,
+            request=Body(media=media, schema={"type": "object"} if media == JSON else {"type": "string"}),
+            responses={200: Body(media="text/xml", schema={"type": "string"}) if name == "twilio" else Body()},
+            params=params,
+            errors=(*COMMON_ERRORS, 401),
             tag="channels",
         )
-        for name in ("acs", "whatsapp", "twilio", "telegram", "email")
+        for name, media, summary, params in (
+            ("acs", JSON, "Event Grid events (SMS, WhatsApp) and its validation handshake.", (Param("token"),)),
+            ("whatsapp", JSON, "Meta WhatsApp Cloud API notifications.", (Param("X-Hub-Signature-256", "header"),)),
+            (
+                "twilio",
+                FORM,
+                "Twilio's incoming message (answered with empty TwiML).",
+                (Param("X-Twilio-Signature", "header"),),
+            ),
+            ("telegram", JSON, "A Telegram bot's update.", (Param("X-Telegram-Bot-Api-Secret-Token", "header"),)),
+            (
+                "email",
+                MULTIPART,
+                "SendGrid Inbound Parse: one signed email.",
+                (Param(email_channel.SIGNATURE_HEADER, "header"), Param(email_channel.TIMESTAMP_HEADER, "header")),
+            ),
+        )
     ),  # fmt: skip
     Operation(
         "channels/acs",
         "OPTIONS",
         "Event Grid's CloudEvents validation handshake.",
-        responses={200: Body(), 204: Body()},
-        errors=(*COMMON_ERRORS, 401, 403),
+        responses={200: Body(media="text/plain", schema={"type": "string"})},
+        params=(Param("token"), Param("WebHook-Request-Origin", "header")),
+        errors=(*COMMON_ERRORS, 401),
         tag="channels",
     ),  # fmt: skip
     Operation(
         "channels/whatsapp",
         "GET",
-        "Meta's verification handshake (hub.challenge).",
+        "Meta's verification handshake: hub.challenge back when hub.verify_token matches.",
         responses={200: _TEXT},
+        params=(Param("hub.mode"), Param("hub.verify_token"), Param("hub.challenge")),
         errors=(*COMMON_ERRORS, 401, 403),
         tag="channels",
     ),  # fmt: skip

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import models_json_schema
 
 ADMIN, VISITOR, AGENT, PUBLIC = "admin", "visitor", "agent", "public"
+AGENT_OR_ADMIN = "agent-or-admin"  # read by agents (Teams token) and managed by admins: saved replies
 JSON, HTML, PROBLEM = "application/json", "text/html", "application/problem+json"
 
 # The problems any route may answer: malformed or unreadable input, a missing thing, a conflict, limits, outages.
@@ -101,6 +102,7 @@ _SECURITY: dict[str, list[dict[str, list[str]]]] = {
     ADMIN: [{"adminKey": []}, {"adminCookie": []}, {"adminCode": []}],
     VISITOR: [{"visitorToken": []}],
     AGENT: [{"agentToken": []}],
+    AGENT_OR_ADMIN: [{"agentToken": []}, {"adminKey": []}, {"adminCookie": []}, {"adminCode": []}],
     PUBLIC: [],
 }
 SECURITY_SCHEMES = {
