@@ -166,5 +166,22 @@ async def teams_setup_page(req: func.HttpRequest) -> func.HttpResponse:
         # Opened with ?code= or a Bearer key: sign the browser in, so the package link works with the
         # cookie and the key never appears in the page.
         _, headers["Set-Cookie"] = session_for(await current_record())
-    page = await teams_setup.setup_page(req.headers.get("host") or "", check=req.params.get("check") == "1")
+    page = await teams_setup.setup_page(req.headers.get("host") or "")
     return func.HttpResponse(page, mimetype="text/html", charset="utf-8", headers=headers)
+
+
+class TokenCheckIn(BaseModel):
+    """A token Teams issued for this app, to check its issuer and audience (never stored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(default="", max_length=16 * 1024)
+
+
+@bp.route(route="teams-setup/checks", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def teams_setup_checks(req: func.HttpRequest) -> func.HttpResponse:
+    """The setup's live checks (POST: with a token to test); ``done`` when every one passes."""
+    await require_admin(req)
+    token = read_json(req, TokenCheckIn, max_bytes=20 * 1024, optional=True).token if req.method == "POST" else None
+    return json_response(await teams_setup.checks(req.headers.get("host") or "", token), headers=NO_STORE)

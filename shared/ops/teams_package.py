@@ -1,4 +1,4 @@
-"""The per-deployment Teams app package (manifest + icons, zipped) and the admin's setup instructions.
+"""The per-deployment Teams app package (manifest + icons, zipped).
 
 Manifest rules: https://learn.microsoft.com/microsoftteams/platform/resources/schema/manifest-schema;
 ``tests/node/validate_teams_package.mjs`` checks the package with Microsoft's own schema validator.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import html
 import io
 import json
 import re
@@ -233,83 +232,6 @@ def build_teams_package(host: str, client_id: str, app_id: str, **manifest_optio
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     return buffer.getvalue()
-
-
-def render_teams_setup_page(
-    host: str,
-    client_id: str,
-    *,
-    tenant_id: str = "",
-    package_url: str = "teams-app.zip",
-    app_name: str = "Support Desk",
-    checks: list[tuple[str, bool, str]] | None = None,
-) -> str:
-    """The admin's step-by-step Teams setup as HTML (every value escaped); ``checks`` adds their results."""
-    e = html.escape
-    cid = client_id.strip() or "<Application (client) ID>"
-    tid = tenant_id.strip() or "<Directory (tenant) ID>"
-    app_id_uri = f"api://{host}/{cid}"
-    console = f"https://{host}/api/agent"
-    clients = "".join(f"<li><code>{e(i)}</code> ({e(label)})</li>" for i, label in TEAMS_CLIENT_IDS.items())
-    warning = (
-        ""
-        if client_id.strip()
-        else '<p class="warn"><strong>AAD_APP_CLIENT_ID is not set yet:</strong> finish steps 1 to 5 before '
-        "downloading the package; it carries the client id.</p>"
-    )
-    if checks is None:
-        results = '<p><a href="teams-setup?check=1">Check the setup</a> once you have done steps 1 to 6.</p>'
-    else:
-        rows = "".join(
-            f'<li class="{"ok" if ok else "fail"}">{"&#10003;" if ok else "&#10007;"} <strong>{e(name)}</strong>: '
-            f"{e(detail)}</li>"
-            for name, ok, detail in checks
-        )
-        verdict = "Everything the desk can see is right." if all(ok for _, ok, _ in checks) else "Fix what is marked."
-        results = (
-            f'<section id="check"><h2>Check</h2><p>{verdict} The registration itself (scope, pre-authorized Teams '
-            "clients) is visible to Microsoft Entra only: opening the tab in Teams is the final test.</p>"
-            f'<ul>{rows}</ul><p><a href="teams-setup?check=1">Check again</a></p></section>'
-        )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>{e(app_name)}: Teams setup</title>
-<style>body{{font:15px system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem;line-height:1.5}}
-code{{background:#f3f3f3;padding:0 .25rem}}li{{margin:.5rem 0}}.warn{{background:#fff4ce;padding:.6rem}}
-.ok{{color:#0a6b2c}}.fail{{color:#a4262c}}#check ul{{list-style:none;padding:0}}</style>
-</head><body>
-<h1>Connect {e(app_name)} to Microsoft Teams</h1>
-<p>Agents use the console as a Teams tab at <code>{e(console)}</code>, signed in with Teams single sign-on.</p>
-{warning}
-<p>This deployment can't register the Entra app for you: an app registration lives in your organization's
-directory (Microsoft Entra ID), not in Azure, so a deployment template can't create it, and the desk has rights
-on its own resources only. Its Application ID URI must also carry this deployment's address,
-<code>{e(host)}</code>, which exists only now. It takes an administrator about five minutes:</p>
-<ol>
-<li><strong>Register an app in Microsoft Entra ID.</strong> Entra admin center &rarr; App registrations &rarr;
-New registration; name it "{e(app_name)}", accounts in this organizational directory only. Note the
-Application (client) ID and the Directory (tenant) ID.</li>
-<li><strong>Set the Application ID URI.</strong> Expose an API &rarr; Application ID URI &rarr; Set it to
-<code>{e(app_id_uri)}</code>.</li>
-<li><strong>Add the scope.</strong> Expose an API &rarr; Add a scope: name <code>access_as_user</code>, who can
-consent "Admins and users", with a display name and description of your choice; state Enabled.</li>
-<li><strong>Pre-authorize the Teams clients.</strong> Expose an API &rarr; Add a client application, once for each
-id below, ticking the <code>{e(app_id_uri)}/access_as_user</code> scope:<ul>{clients}</ul></li>
-<li><strong>Choose the token version.</strong> Manifest &rarr; set <code>accessTokenAcceptedVersion</code> to
-<code>2</code> (in the Microsoft Graph manifest format: <code>api.requestedAccessTokenVersion</code>). The desk
-accepts v1 and v2 tokens; v2 is recommended.</li>
-<li><strong>Tell the desk.</strong> Function App &rarr; Settings &rarr; Environment variables: set
-<code>AAD_APP_CLIENT_ID</code> = <code>{e(cid)}</code> and <code>AAD_APP_TENANT_ID</code> =
-<code>{e(tid)}</code>, then save (the app restarts).</li>
-<li><strong>Download the Teams app package:</strong> <a href="{e(package_url)}" download>{e(app_name)}.zip</a>
-(manifest and icons for this deployment).</li>
-<li><strong>Upload it.</strong> Teams admin center &rarr; Teams apps &rarr; Manage apps &rarr; Upload new app, and
-choose the zip. Then allow it for your agents (permission policies) and, if you like, pin it for them (setup
-policies).</li>
-</ol>
-{results}
-</body></html>
-"""
 
 
 def public_host(configured: str, request_host: str) -> str:

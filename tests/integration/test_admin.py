@@ -34,6 +34,8 @@ ADMIN_ROUTES = [
     ("POST", "/ops/rotate-key"),
     ("GET", "/teams-app.zip"),
     ("GET", "/teams-setup"),
+    ("GET", "/teams-setup/checks"),
+    ("POST", "/teams-setup/checks"),
 ]
 CREDENTIALS = ["missing", "wrong-bearer", "wrong-code", "old-bearer", "old-code", "old-cookie", "forged-cookie"]
 

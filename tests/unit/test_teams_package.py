@@ -23,8 +23,8 @@ from shared.ops.teams_package import (
     deployment_package,
     package_version,
     public_host,
-    render_teams_setup_page,
 )
+from shared.ops.teams_setup_page import render_teams_setup_page
 
 HOST = "desk.example.com"
 CLIENT_ID = "3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
@@ -193,8 +193,13 @@ def test_setup_page_has_every_step_and_escapes_values() -> None:
         "AAD_APP_TENANT_ID",
         'href="teams-app.zip"',
         "Teams admin center",
+        f"https://{HOST}/api/agent",  # the redirect URI
     ):
         assert needle in page, needle
+    # Every value to paste has its own copy button; no inline script (the page's CSP allows 'self' only).
+    assert page.count('class="copy secondary"') == page.count('class="value"') >= 10
+    assert "<script>" not in page and 'src="dashboard/dashboard-teams.js"' in page
+    assert 'href="dashboard/dashboard.css"' in page  # the dashboard's look
     hostile = render_teams_setup_page('<script>x"', '"><img src=x onerror=alert(1)>', app_name="<b>Desk</b>")
     assert "<script>x" not in hostile and "<img" not in hostile and "<b>Desk" not in hostile
     assert "&lt;script&gt;" in hostile
