@@ -26,6 +26,7 @@ NOT_IN_TEMPLATE = {
     "OPENAI_API_KEY": "the template's bot is Azure OpenAI's",
     "AZURE_SEARCH_API_KEY": "the template's search signs in with the managed identity",
     "KNOWLEDGE_ALLOW_PRIVATE_URLS": "Development only",
+    "WEBHOOK_ALLOW_PRIVATE_URLS": "Development only",
     "ACS_CONNECTION_STRING": "a connection string carries the access key: the template's ACS uses the identity",
     "AzureFunctionsJobHost__extensions__queues__<option>": "a pattern, host.json's values stand",
 }
