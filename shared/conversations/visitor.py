@@ -17,7 +17,7 @@ from typing import Any
 from shared.clock import iso, utcnow
 from shared.config import get_settings
 from shared.control.store import current
-from shared.conversations import approvals, guards, hours, threshold
+from shared.conversations import approvals, guards, hours, streaming, threshold
 from shared.conversations.commit import Result, create_session, execute, load_for_change, load_session, once
 from shared.conversations.machine import (
     AskForPerson,
@@ -32,6 +32,7 @@ from shared.conversations.models import CLOSED, HUMAN_REQUESTED, OPEN, Session
 from shared.errors import Problem
 from shared.identity.visitor_tokens import issue, verify
 from shared.llm import BotReply, ChatTurn, asks_for_human, cost_micro_usd, get_llm_settings, get_provider, ground
+from shared.llm.grounding import Grounding
 from shared.ops.bootstrap import ensure_bootstrapped
 from shared.realtime import events
 from shared.storage.chats import ChatRepository, Loaded
@@ -237,7 +238,7 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
         assert result.decision is not None
         history = _history(result.decision.before)
         grounding = approvals.guided(await ground(history, text), result.decision.before)
-        reply = await get_provider().reply(history, text, grounding)
+        reply = await _generate(result.decision.before, history, text, grounding)
         offer = threshold.apply(reply, grounding, text, await current())
         command = await approvals.hold_for(_bot_answered(text, reply), session_id)
         guards.count_call(command.answer.cost_micro_usd)
@@ -247,6 +248,19 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
         return _offering(answered, offer)
 
     return _with_rate_headers(await _with_queue_position(await once(session_id, request, run)))
+
+
+async def _generate(before: Session, history: list[ChatTurn], text: str, grounding: Grounding) -> BotReply:
+    """The bot's reply; streamed to the visitor as ``ChatMessageDelta`` events while it is written
+    (unless SignalR is off, or the reply waits for an agent's approval: that draft is for agents)."""
+    provider = get_provider()
+    push = None if await approvals.holding() else streaming.pusher(before)
+    if push is None:
+        return await provider.reply(history, text, grounding)
+    started = time.perf_counter()
+    reply = await streaming.streamed_reply(provider.stream(history, text, grounding), push)
+    reply.latency_ms = reply.latency_ms or int((time.perf_counter() - started) * 1000)
+    return reply
 
 
 async def stream_message(session_id: str, text: str, request: RequestKey | None) -> AsyncIterator[dict[str, Any]]:
@@ -260,9 +274,16 @@ async def stream_message(session_id: str, text: str, request: RequestKey | None)
         grounding = approvals.guided(await ground(history, text), result.decision.before)
         stream = get_provider().stream(history, text, grounding)
         held = await approvals.holding()  # a reply waiting for approval is not shown while drafted
-        async for delta in stream:
-            if not held:
-                yield {"type": "delta", "text": delta}
+        push = None if held else streaming.pusher(result.decision.before)  # SignalR clients see it too
+        try:
+            async for delta in stream:
+                if not held:
+                    yield {"type": "delta", "text": delta}
+                if push is not None:
+                    push.feed(delta)
+        finally:
+            if push is not None:
+                await push.close()
         reply = stream.reply if hasattr(stream, "reply") else None
         if reply is None:
             raise RuntimeError("the provider's stream ended without a reply")

@@ -3,8 +3,9 @@
 Serves ``POST /v1/chat/completions`` and Azure's
 ``POST /openai/deployments/{deployment}/chat/completions?api-version=...``. Each request takes
 the next scripted :class:`Behaviour` (ok, an error status with headers, a hang, a stream that
-stalls) or, when the script is empty, answers ``ok``. Every request is recorded. Streams are
-written with HTTP/1.1 chunked encoding and flushed per event, as the real service does.
+stalls or writes at a fixed rate) or, when the script is empty, the default one (``ok``). Every
+request is recorded. Streams are written with HTTP/1.1 chunked encoding and flushed per event, as
+the real service does.
 https://platform.openai.com/docs/api-reference/chat/streaming
 """
 
@@ -40,6 +41,7 @@ class Behaviour:
     prompt_tokens: int | None = None  # default: a count derived from the request
     completion_tokens: int | None = None
     stall_after: int | None = None  # streams: hang after this many content chunks
+    chunk_seconds: float = 0.0  # streams: the pause before each content chunk (a model writing at a fixed rate)
 
 
 def ok(text: str = DEFAULT_TEXT, **kwargs: Any) -> Behaviour:
@@ -63,8 +65,9 @@ def hang(seconds: float = 30.0) -> Behaviour:
 class FakeOpenAI:
     """The fake server: ``script(...)`` behaviours, then read ``requests``."""
 
-    def __init__(self, *, model: str = "gpt-4o-mini-2024-07-18") -> None:
+    def __init__(self, *, model: str = "gpt-4o-mini-2024-07-18", default: Behaviour | None = None) -> None:
         self.model = model
+        self.default = default or ok()  # what an unscripted request gets
         self.requests: list[Recorded] = []
         self._script: deque[Behaviour] = deque()
         self._changed = threading.Condition()
@@ -79,7 +82,7 @@ class FakeOpenAI:
 
     def _next(self) -> Behaviour:
         with self._changed:
-            return self._script.popleft() if self._script else ok()
+            return self._script.popleft() if self._script else self.default
 
     def _record(self, request: Recorded) -> None:
         with self._changed:
@@ -206,6 +209,8 @@ class FakeOpenAI:
                     if behaviour.stall_after is not None and index > behaviour.stall_after:
                         fake._stopping.wait(behaviour.hang_seconds)
                         return
+                    if behaviour.chunk_seconds and 0 < index and chunk["choices"] and chunk["choices"][0]["delta"]:
+                        fake._stopping.wait(behaviour.chunk_seconds)
                     self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
                 self._chunk(b"data: [DONE]\n\n")
                 self._chunk(b"")
