@@ -15,6 +15,7 @@
   const POLL_ERROR_MS = 10000;
   const RENEW_MARGIN_MS = 60000;
   const TYPING_IDLE_MS = 2500;
+  const GAP_MS = 300000; // a time label above a message written more than 5 minutes after the previous one
   const QUEUE_MS = 20000; // while waiting for a person (and live): re-read the queue position this often
   const CLOCK_MS = 15000; // "waiting N minutes" refreshes this often
 
@@ -88,33 +89,39 @@
   const CSS_TEXT = `
 .root{all:initial;position:fixed;bottom:20px;right:20px;z-index:2147483000;display:block;
  font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1f2937;
- --accent:#2563eb;text-align:left;direction:ltr}
+ --accent:#2563eb;--on:#fff;--ink:#2563eb;text-align:left;direction:ltr}
 .root.left{right:auto;left:20px}
 .root *,.root *::before,.root *::after{box-sizing:border-box;font:inherit;color:inherit;letter-spacing:normal;
  text-transform:none;text-shadow:none;margin:0;padding:0}
 [hidden]{display:none!important}
 .vh{position:absolute!important;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 button{cursor:pointer;border:0;background:none}
-button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #111827;outline-offset:2px;
- box-shadow:0 0 0 2px #fff}
+button:focus-visible,textarea:focus-visible,a:focus-visible,input:focus-visible{outline:3px solid #111827;
+ outline-offset:2px;box-shadow:0 0 0 2px #fff}
 .log:focus-visible{outline:3px solid #111827;outline-offset:-3px}
 .launcher{display:flex;align-items:center;justify-content:center;width:56px;height:56px;border-radius:50%;
- background:var(--accent);color:#fff;box-shadow:0 4px 14px rgba(0,0,0,.25);position:relative;
+ background:var(--accent);color:var(--on);margin-left:auto;box-shadow:0 4px 14px rgba(0,0,0,.25);position:relative;
  transition:transform .15s}
 .launcher:hover{transform:scale(1.06)}
-.launcher svg{width:26px;height:26px;fill:#fff}
+.launcher svg{width:26px;height:26px;fill:var(--on)}
+.left .launcher{margin-left:0}
+.peek{display:block;max-width:260px;margin:0 0 10px auto;padding:10px 12px;border-radius:12px;background:#fff;
+ color:#1f2937;border:1px solid #d1d5db;box-shadow:0 6px 20px rgba(0,0,0,.18);text-align:left;
+ overflow-wrap:anywhere}
+.left .peek{margin:0 auto 10px 0}
+.peek b{display:block;font-size:12px;font-weight:700;color:#374151}
 .badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;
  background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
 .panel{position:absolute;bottom:72px;right:0;width:370px;max-width:calc(100vw - 40px);height:560px;
  max-height:calc(100vh - 110px);display:flex;flex-direction:column;background:#fff;border-radius:14px;
  overflow:hidden;box-shadow:0 12px 40px rgba(0,0,0,.25);border:1px solid #e5e7eb}
 .left .panel{right:auto;left:0}
-.head{display:flex;align-items:center;gap:8px;padding:6px 6px 6px 14px;background:var(--accent);color:#fff}
+.head{display:flex;align-items:center;gap:8px;padding:6px 6px 6px 14px;background:var(--accent);color:var(--on)}
 .head .t{flex:1;min-width:0}
 .head h2{font-size:16px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.head .sub{font-size:12px;opacity:.9;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.x{width:44px;height:44px;border-radius:8px;color:#fff;font-size:24px;line-height:44px}
-.x:hover{background:rgba(255,255,255,.15)}
+.head .sub{font-size:12px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.x{width:44px;height:44px;flex:none;border-radius:8px;color:var(--on);font-size:24px;line-height:44px}
+.x:hover{background:rgba(127,127,127,.2)}
 .banner{padding:8px 14px;font-size:13px;background:#fef3c7;color:#78350f;border-bottom:1px solid #fde68a;
  display:flex;gap:8px;align-items:center;flex-wrap:wrap}
 .banner.agent{background:#ecfdf5;color:#065f46;border-color:#a7f3d0}
@@ -129,17 +136,20 @@ button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #1
 .log{flex:1;overflow-y:auto;padding:14px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}
 .msg{max-width:85%;padding:8px 12px;border-radius:14px;background:#fff;border:1px solid #e5e7eb;
  align-self:flex-start;white-space:pre-wrap;overflow-wrap:anywhere;word-break:break-word}
-.msg .who{display:block;font-size:11px;font-weight:600;color:#6b7280;margin-bottom:2px}
-.msg.visitor{align-self:flex-end;background:var(--accent);color:#fff;border-color:transparent}
+.msg .who{display:flex;align-items:center;gap:6px;font-size:11px;font-weight:600;color:#4b5563;margin-bottom:2px}
+.av{display:inline-flex;align-items:center;justify-content:center;width:24px;height:24px;border-radius:50%;
+ background:#4338ca;color:#fff;font-size:11px;font-weight:700;flex:none}
+.time{align-self:center;font-size:11px;color:#4b5563;margin:4px 0 -2px}
+.msg.visitor{align-self:flex-end;background:var(--accent);color:var(--on);border-color:transparent}
 .msg.agent{background:#eef2ff;border-color:#c7d2fe}
-.msg.system{align-self:center;background:none;border:0;color:#6b7280;font-size:12px;text-align:center;
+.msg.system{align-self:center;background:none;border:0;color:#4b5563;font-size:12px;text-align:center;
  max-width:95%}
 .msg.pending{opacity:.65}
 .msg .st{display:block;font-size:11px;opacity:.85;margin-top:3px}
 .src{margin-top:6px;padding-top:5px;border-top:1px solid #e5e7eb;font-size:12px;color:#4b5563;list-style:none}
 .src li{display:inline}.src li+li::before{content:" \u00b7 "}
-.src a{color:var(--accent);text-decoration:underline}
-.typing{align-self:flex-start;padding:8px 12px;color:#6b7280;font-size:13px;font-style:italic}
+.src a{color:var(--ink);text-decoration:underline;display:inline-flex;align-items:center;min-height:44px}
+.typing{align-self:flex-start;padding:8px 12px;color:#4b5563;font-size:13px;font-style:italic}
 .dots span{display:inline-block;width:6px;height:6px;margin-right:3px;border-radius:50%;background:#9ca3af;
  animation:b 1.2s infinite}
 .dots span:nth-child(2){animation-delay:.2s}.dots span:nth-child(3){animation-delay:.4s}
@@ -151,14 +161,15 @@ button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid #1
 .error button{color:#991b1b;font-size:18px;line-height:1;min-width:44px;min-height:44px;margin:-8px -8px -8px 0}
 .foot{border-top:1px solid #e5e7eb;padding:10px 12px;background:#fff}
 .row{display:flex;gap:8px;align-items:flex-end}
-textarea{flex:1;resize:none;min-height:44px;max-height:120px;padding:9px 10px;border:1px solid #d1d5db;
+textarea{flex:1;resize:none;min-height:44px;max-height:120px;padding:9px 10px;border:1px solid #6b7280;
  border-radius:10px;background:#fff;color:#111827;white-space:pre-wrap}
+.root textarea,.root input{font-size:16px}
 textarea:disabled{background:#f3f4f6}
-.send{height:44px;padding:0 16px;border-radius:10px;background:var(--accent);color:#fff;font-weight:600}
+.send{height:44px;min-width:44px;padding:0 16px;border-radius:10px;background:var(--accent);color:var(--on);font-weight:600}
 .send:disabled{opacity:.5;cursor:default}
 .meta{display:flex;justify-content:space-between;align-items:center;margin-top:2px;min-height:18px}
-.link{color:var(--accent);font-size:13px;text-decoration:underline;min-height:44px;padding:0 4px}
-.count{font-size:12px;color:#6b7280}
+.link{color:var(--ink);font-size:13px;text-decoration:underline;min-height:44px;padding:0 4px}
+.count{font-size:12px;color:#4b5563}
 .count.over{color:#b91c1c;font-weight:600}
 .btn2{min-height:44px;padding:6px 14px;border-radius:8px;background:#fff;color:#1f2937;border:1px solid #6b7280;
  font-size:13px;font-weight:600}
@@ -166,10 +177,20 @@ textarea:disabled{background:#f3f4f6}
 .btn2[aria-disabled=true]{opacity:.6;cursor:progress}
 .away{padding:8px 14px;font-size:13px;background:#fff7ed;color:#7c2d12;border-bottom:1px solid #fed7aa}
 .away form{display:flex;gap:6px;margin-top:6px}
-.away input{flex:1;min-width:0;min-height:40px;padding:6px 8px;border:1px solid #d1d5db;border-radius:8px}
+.away input{flex:1;min-width:0;min-height:44px;padding:6px 8px;border:1px solid #6b7280;border-radius:8px;font-size:16px}
 .choice{display:flex;gap:8px;flex-wrap:wrap;align-self:flex-start}
+.csat{align-self:stretch;padding:10px 12px;border-radius:12px;background:#fff;border:1px solid #d1d5db}
+.csat fieldset{border:0}.csat legend{font-weight:600;margin-bottom:6px}
+.stars{display:flex;gap:6px;flex-wrap:wrap}
+.stars button{width:44px;height:44px;border-radius:8px;border:1px solid #6b7280;background:#fff;font-weight:700}
+.stars button[aria-pressed=true]{background:#1f2937;color:#fff;border-color:#1f2937}
+.csat textarea{width:100%;margin:8px 0;min-height:60px}
 @media (max-width:480px){.root{bottom:12px;right:12px}.root.left{left:12px}
- .panel{width:calc(100vw - 24px);max-width:none;height:calc(100vh - 96px);max-height:none}}
+ .panel{width:calc(100vw - 24px);max-width:none;height:calc(100vh - 96px);max-height:none}
+ .root.open{top:0;right:0;bottom:0;left:0}
+ .root.open .launcher{display:none}
+ .root.open .panel{position:fixed;top:0;right:0;bottom:0;left:0;width:auto;height:auto;border-radius:0;border:0;
+  padding:env(safe-area-inset-top) env(safe-area-inset-right) env(safe-area-inset-bottom) env(safe-area-inset-left)}}
 `;
 
   const el = (tag, attrs, ...children) => {
@@ -201,7 +222,9 @@ textarea:disabled{background:#f3f4f6}
   icon.setAttribute("viewBox", "0 0 24 24");
   icon.setAttribute("aria-hidden", "true");
   const iconPath = document.createElementNS(svgNS, "path");
-  iconPath.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z");
+  const CHAT_ICON = "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z";
+  const CLOSE_ICON = "M6.4 5 12 10.6 17.6 5 19 6.4 13.4 12l5.6 5.6-1.4 1.4-5.6-5.6L6.4 19 5 17.6l5.6-5.6L5 6.4z";
+  iconPath.setAttribute("d", CHAT_ICON);
   icon.append(iconPath);
 
   const ui = {};
@@ -252,15 +275,69 @@ textarea:disabled{background:#f3f4f6}
     el("label", { for: "sdw-input", class: "vh", text: "Your message" }),
     el("div", { class: "row" }, ui.input, ui.send),
     el("div", { class: "meta" }, ui.handoff, ui.count)));
-  ui.root = el("div", { class: "root" }, ui.panel, ui.launcher);
+  // Closed with unread messages: the latest one, as a button that opens the chat.
+  ui.peekWho = el("b");
+  ui.peekText = el("span");
+  ui.peek = el("button", { type: "button", class: "peek", hidden: true }, ui.peekWho, ui.peekText);
+  ui.root = el("div", { class: "root" }, ui.panel, ui.peek, ui.launcher);
   shadow.append(ui.root);
+
+  // --- colours: text on the accent is black or white, whichever contrasts more; links and the
+  // accent used as text on white are darkened until they reach 4.5:1 ------------------------------
+  const rgbOf = (c) => {
+    const ctx = document.createElement("canvas").getContext("2d");
+    if (!ctx) return null;
+    ctx.fillStyle = "#000";
+    ctx.fillStyle = c; // the browser normalises any CSS colour to #rrggbb or rgba(...)
+    const v = ctx.fillStyle;
+    if (v[0] === "#") return [1, 3, 5].map((i) => parseInt(v.slice(i, i + 2), 16));
+    const n = v.match(/[\d.]+/g);
+    return n ? n.slice(0, 3).map(Number) : null;
+  };
+  const lum = (rgb) => {
+    const [r, g, b] = rgb.map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const contrast = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  function palette(color) {
+    const rgb = rgbOf(color);
+    if (!rgb) return { on: "#fff", ink: "#1d4ed8" };
+    const l = lum(rgb);
+    const on = contrast(l, 1) >= contrast(l, 0) ? "#fff" : "#111827";
+    let ink = rgb;
+    for (let i = 0; i < 20 && contrast(lum(ink), 1) < 4.6; i++) ink = ink.map((x) => Math.round(x * 0.85));
+    return { on, ink: "rgb(" + ink.join(",") + ")" };
+  }
+
+  // Full screen on a phone: the page behind must not scroll; its own overflow comes back on close.
+  const small = window.matchMedia ? window.matchMedia("(max-width: 480px)") : null;
+  let locked = null;
+  function lockScroll() {
+    const want = state.open && !!small && small.matches && !!document.body;
+    const els = [document.documentElement, document.body];
+    if (want && !locked) {
+      locked = els.map((e) => [e.style.getPropertyValue("overflow"), e.style.getPropertyPriority("overflow")]);
+      els.forEach((e) => e.style.setProperty("overflow", "hidden", "important"));
+    } else if (!want && locked) {
+      els.forEach((e, i) => e.style.setProperty("overflow", locked[i][0], locked[i][1]));
+      locked = null;
+    }
+  }
+  if (small && small.addEventListener) small.addEventListener("change", lockScroll);
 
   function applyConfig() {
     ui.root.classList.toggle("left", config.position === "left");
+    ui.root.classList.toggle("open", state.open);
     ui.root.style.setProperty("--accent", config.color);
+    const colours = palette(config.color);
+    ui.root.style.setProperty("--on", colours.on);
+    ui.root.style.setProperty("--ink", colours.ink);
+    iconPath.setAttribute("d", state.open ? CLOSE_ICON : CHAT_ICON);
+    lockScroll();
     ui.title.textContent = config.title;
     ui.panel.setAttribute("aria-label", config.title);
-    ui.launcher.setAttribute("aria-label", (state.open ? "Close chat: " : "Open chat: ") + config.title);
+    ui.launcher.setAttribute("aria-label", (state.open ? "Close chat: " : "Open chat: ") + config.title +
+      (!state.open && state.unread ? " (" + state.unread + " unread)" : ""));
     if (greetingEl) greetingEl.lastChild.textContent = config.greeting;
   }
 
@@ -291,12 +368,22 @@ textarea:disabled{background:#f3f4f6}
       const sender = ["visitor", "bot", "agent", "system"].includes(m.sender) ? m.sender : "system";
       node = el("div", { class: "msg " + sender });
       const label = who(m);
-      if (label) node.append(el("span", { class: sender === "visitor" ? "who vh" : "who", text: label }));
+      if (label) {
+        const tag = el("span", { class: sender === "visitor" ? "who vh" : "who" });
+        if (sender === "agent") tag.append(el("span", { class: "av", "aria-hidden": "true", text: initials(label) }));
+        tag.append(label);
+        node.append(tag);
+      }
       node.append(document.createTextNode(String(m.text ?? "")));
       if (sender === "bot") node.append(sourcesNode(m.citations) || "");
     }
-    if (m.createdAt) node.title = new Date(m.createdAt).toLocaleString();
+    if (m.createdAt) {
+      node.title = new Date(m.createdAt).toLocaleString();
+      node.dataset.t = String(Date.parse(m.createdAt));
+    }
+    dropDraft(m.id, m.sender === "bot");
     node.dataset.seq = String(m.seq);
+    if (m.id) node.dataset.id = String(m.id);
     // Keep seq order even when a push, a poll and a response race; unsent text stays last.
     let later = null;
     for (const [s, n] of seen) if (s > m.seq && (!later || s < later[0])) later = [s, n];
@@ -307,13 +394,68 @@ textarea:disabled{background:#f3f4f6}
     if (m.seq > state.lastSeq) state.lastSeq = m.seq;
     if (m.sender === "agent" && m.agentName) setAgent(m.agentName);
     if (m.sender !== "visitor" && m.sender !== "system") hideTyping("agent");
-    if (!state.open && m.sender !== "visitor") {
+    if (!state.open && m.sender !== "visitor" && m.sender !== "system") {
       state.unread += 1;
       ui.badge.textContent = String(state.unread);
       ui.badge.hidden = false;
+      ui.peekWho.textContent = who(m);
+      const text = String(m.text ?? "");
+      ui.peekText.textContent = text.length > 140 ? text.slice(0, 139) + "\u2026" : text;
+      ui.peek.hidden = false;
+      applyConfig();
     }
+    stampTimes();
     scrollDown();
     return true;
+  }
+
+  const initials = (name) => String(name).trim().split(/\s+/).slice(0, 2).map((w) => w[0] || "").join("")
+    .toUpperCase() || "?";
+
+  // A time label above the first message, and above any written more than GAP_MS after the one before.
+  const timeFmt = { hour: "numeric", minute: "2-digit" };
+  function stampTimes() {
+    ui.log.querySelectorAll(".time").forEach((n) => n.remove());
+    let prev = 0;
+    for (const node of ui.log.querySelectorAll(".msg[data-t]")) {
+      const t = Number(node.dataset.t);
+      if (!isFinite(t)) continue;
+      if (!prev || t - prev > GAP_MS) {
+        const d = new Date(t);
+        const today = d.toDateString() === new Date().toDateString();
+        const label = today ? d.toLocaleTimeString([], timeFmt)
+          : d.toLocaleString([], { weekday: "short", month: "short", day: "numeric", ...timeFmt });
+        node.before(el("div", { class: "time", text: label }));
+      }
+      prev = t;
+    }
+  }
+
+  // --- a reply streamed while it is written (ChatMessageDelta): text only, replaced by the stored one ----
+  const drafts = new Map(); // messageId -> {el, text, next}
+  function onDelta(d) {
+    if (!mine(d) || typeof d.messageId !== "string" || typeof d.delta !== "string" || !state.open) return;
+    for (const n of seen.values()) if (n.dataset.id === d.messageId) return; // the stored one is here
+    let draft = drafts.get(d.messageId);
+    if (!draft) {
+      if (d.index !== 0) return; // joined mid-reply: wait for the whole message
+      draft = { text: document.createTextNode(""), next: 0 };
+      draft.el = el("div", { class: "msg bot draft" }, el("span", { class: "who", text: "Assistant" }), draft.text);
+      drafts.set(d.messageId, draft);
+      hideTyping("bot");
+      ui.log.setAttribute("aria-busy", "true"); // read the reply once, when it is complete
+      ui.log.insertBefore(draft.el, ui.typing.parentNode === ui.log ? ui.typing : null);
+    }
+    if (d.index !== draft.next) { draft.next = -1; return; } // a gap: the stored message fills it in
+    draft.next++;
+    draft.text.appendData(d.delta);
+    scrollDown();
+  }
+  function dropDraft(id, all) {
+    for (const [key, draft] of drafts) {
+      if (all || key === id) { draft.el.remove(); drafts.delete(key); }
+    }
+    if (!drafts.size) ui.log.removeAttribute("aria-busy");
   }
 
   // A bot answer's sources, as links only when they are http(s); a title is always text.
@@ -336,6 +478,7 @@ textarea:disabled{background:#f3f4f6}
   const scrollDown = () => { ui.log.scrollTop = ui.log.scrollHeight; };
 
   function clearMessages() {
+    dropDraft(null, true);
     seen.clear();
     pending = null;
     greetingEl = null;
@@ -404,8 +547,9 @@ textarea:disabled{background:#f3f4f6}
       ui.sub.textContent = "Conversation closed";
       announce(ui.bannerText.textContent);
       hideTyping();
+      showRating();
     } else {
-      ui.sub.textContent = "We typically reply in a few seconds";
+      ui.sub.textContent = presence();
       if (was === "human_requested") announce("You're chatting with the assistant again.");
     }
     if (waiting !== (was === "human_requested")) {
@@ -426,8 +570,16 @@ textarea:disabled{background:#f3f4f6}
   }
 
   // --- office hours ---------------------------------------------------------------------------
+  // The header's line while the assistant answers: when the team replies (office hours).
+  function presence() {
+    const a = state.away;
+    if (!a || a.open !== false) return "The team usually replies in a few minutes";
+    return a.when ? "The team is away \u00b7 back " + String(a.when) : "The team is away \u00b7 we'll reply by email";
+  }
+
   function setAway(a) {
     if (a && typeof a === "object") state.away = a;
+    if (state.status === "open") ui.sub.textContent = presence();
     const away = state.away && state.away.open === false ? state.away : null;
     ui.away.hidden = !away;
     if (!away) return;
@@ -440,6 +592,52 @@ textarea:disabled{background:#f3f4f6}
     ui.emailNote.hidden = !email;
     ui.emailNote.textContent = email ? "We'll reply to " + email + "." : "";
     if (state.status === "human_requested") ui.bannerText.textContent = "Our team is away right now.";
+  }
+
+  // --- rating a closed conversation (CSAT): 1 to 5 and an optional comment, once ----------------
+  const ratedKey = storeKey + ":rated";
+  const WORDS = ["very poor", "poor", "okay", "good", "very good"];
+  let ratingFor = null;
+  function showRating() {
+    const id = state.sessionId;
+    if (!id || ratingFor === id || store.get("localStorage", ratedKey) === id || !seen.size) return;
+    ratingFor = id;
+    let score = 0;
+    const submit = el("button", { type: "submit", class: "btn2", text: "Send rating", disabled: true });
+    const stars = el("div", { class: "stars" });
+    WORDS.forEach((word, i) => {
+      const b = el("button", { type: "button", "aria-pressed": "false", "aria-label": i + 1 + " of 5, " + word,
+        text: String(i + 1) });
+      b.addEventListener("click", () => {
+        score = i + 1;
+        for (const x of stars.children) x.setAttribute("aria-pressed", String(x === b));
+        submit.disabled = false;
+      });
+      stars.append(b);
+    });
+    const comment = el("textarea", { rows: "2", maxlength: "1000", "aria-label": "Comment (optional)",
+      placeholder: "Anything to add? (optional)" });
+    const form = el("form", { class: "csat", "aria-label": "Rate this conversation" },
+      el("fieldset", null, el("legend", { text: "How was this conversation?" }), stars), comment, submit);
+    const thank = () => {
+      store.set("localStorage", ratedKey, id);
+      form.replaceChildren(el("p", { text: "Thank you for your feedback!" }));
+      announce("Thank you for your feedback!");
+    };
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      if (!score || submit.disabled) return;
+      submit.disabled = true;
+      try {
+        await api("POST", "/chat/rating", () => ({ sessionId: id, score, comment: comment.value.trim() }));
+        thank();
+      } catch (err) {
+        if (err.status === 409) thank(); // already rated (another tab), or reopened: nothing to fix here
+        else { submit.disabled = false; showError(err); }
+      }
+    });
+    ui.log.append(form);
+    scrollDown();
   }
 
   async function leaveEmail(e) {
@@ -675,6 +873,7 @@ textarea:disabled{background:#f3f4f6}
         .configureLogging(sr.LogLevel.None)
         .build();
       conn = c;
+      c.on("ChatMessageDelta", onDelta);
       c.on("ChatMessageReceived", (m) => {
         if (mine(m)) { renderMessage(m); if (m.sender === "bot") hideTyping("prepare"); }
       });
@@ -780,6 +979,7 @@ textarea:disabled{background:#f3f4f6}
     } finally {
       state.sending = false;
       if (typingWho === "bot") hideTyping("bot");
+      dropDraft(null, true); // the turn is over: what was streamed is either stored (shown) or dropped
       updateComposer();
       if (pending && pending.el === bubble) { pending.el.classList.remove("pending"); pending = null; }
     }
@@ -877,7 +1077,8 @@ textarea:disabled{background:#f3f4f6}
     ui.launcher.setAttribute("aria-expanded", "true");
     applyConfig();
     state.unread = 0;
-    ui.badge.hidden = true;
+    ui.badge.hidden = ui.peek.hidden = true;
+    applyConfig();
     if (focus) ui.input.focus();
     scrollDown();
     const first = !state.opened;
@@ -912,6 +1113,7 @@ textarea:disabled{background:#f3f4f6}
   }
 
   ui.launcher.addEventListener("click", () => (state.open ? closePanel() : openPanel()));
+  ui.peek.addEventListener("click", () => openPanel());
   ui.close.addEventListener("click", () => closePanel());
   ui.panel.addEventListener("keydown", (e) => {
     if (e.key === "Escape") {

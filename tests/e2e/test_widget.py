@@ -42,7 +42,7 @@ async def test_widget_chat_history_and_escaping(page: PageFactory, app: Host) ->
     assert await launcher.get_attribute("aria-label") and await launcher.get_attribute("aria-expanded") == "false"
     await _open_with_keyboard(visitor)
     box = visitor.get_by_label("Your message")
-    assert await box.evaluate("t => getComputedStyle(t).fontSize") == "14px"
+    assert await box.evaluate("t => getComputedStyle(t).fontSize") == "16px"
     assert await box.evaluate("t => getComputedStyle(t).visibility") == "visible"
 
     await box.press_sequentially("How long does shipping take?")
