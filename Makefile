@@ -97,7 +97,7 @@ lint: setup $(TOOLS)/.installed-$(CHECKOV_VERSION)
 	$(TOOLS)/bin/checkov -f infra/mainTemplate.json --config-file infra/checkov.yaml
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/infra
 
-BENCHMARKS := cold_start widget_size chat_turn realtime admin knowledge
+BENCHMARKS := cold_start widget_size chat_turn realtime admin knowledge streaming
 
 bench: setup
 	for b in $(BENCHMARKS); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
