@@ -144,13 +144,20 @@ async def summarise(session_id: str, version: int, *, now: datetime | None = Non
     record = await handoffs.get(session_id)
     if record is not None and record.summary_version >= version and record.summary:
         return record.summary
-    messages = await ChatRepository().messages(session_id, after=0)
+    from shared.conversations import guards
+
+    chats = ChatRepository()
+    messages = await chats.messages(session_id, after=0)
     summary = extractive(messages, record.email if record else "")
-    summary, usage = await _with_llm(summary, messages)
+    session = await chats.get(session_id)
+    # A handoff forced by the kill switch or a cost cap must not spend what the cap refused: the
+    # summary is then the extractive one.
+    if session is not None and await guards.refusal(session) is None:
+        summary, usage = await _with_llm(summary, messages)
+    else:
+        usage = {}
     summary["writtenAt"] = iso(now or utcnow())
     if usage:
-        from shared.conversations import guards
-
         guards.count_call(usage.get("costMicroUsd", 0))
         counters = {name: value for name, value in usage.items() if value}
         await RollupRepository().add_once(hour_key(now or utcnow()), f"{session_id}-{version}-summary", counters)

@@ -340,6 +340,9 @@ def test_usd_caps_per_session_day_and_month(paid: tuple[Host, FakeOpenAI], fresh
         assert say(api, visitor, "shipping again?").json()["handoff"] is False
         capped = say(api, visitor, "and once more?").json()
         assert capped["handoff"] is True and capped["reply"]["text"] == texts.GUARD_TEXT[texts.SESSION_CAP]
+        # The handoff's summary is written by the outbox; the cap that forced the handoff holds it to
+        # the extractive one, which costs no call.
+        settled(fresh_azurite, visitor.session_id)
         assert len(fake.requests) == 2
 
         # Per day: the deployment spent 2 cents; a cap of 2.5 cents lets one more call through, then
