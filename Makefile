@@ -83,7 +83,7 @@ browser:
 dev: setup
 	$(BIN)/python -m devhost.dev
 
-test: setup browser
+test: setup browser $(TOOLS)/.installed-$(CHECKOV_VERSION)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The Marketplace template is checked offline: schemas and arm-ttk's rules (infra/checks.py, and the
