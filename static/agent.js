@@ -935,6 +935,7 @@
     } catch (_) { /* notifications unavailable in this host */ }
   }
 
+  let unlistedTimer = 0;
   function noticeWaiting(list) {
     const ids = new Set(list.map((s) => s.sessionId));
     if (state.knownWaiting) {
@@ -943,6 +944,11 @@
       else if (fresh.length > 1) alertAgent(fresh.length + " new visitors waiting", fresh.map(visitorLabel).join(", "), null);
     }
     state.knownWaiting = ids;
+    // Pushed as waiting but not listed yet (the listing lags a push): look again shortly, so the
+    // alert still comes, with the listing's handoff question. Pushes expire after PUSH_KEPT_MS.
+    const unlisted = [...state.pushed].some(([id, { row }]) => row.status === "human_requested" && !ids.has(id));
+    clearTimeout(unlistedTimer);
+    if (unlisted) unlistedTimer = setTimeout(refreshQueue, 1000);
   }
 
   // --- private notes --------------------------------------------------------------------------
@@ -1090,7 +1096,19 @@
   });
 
   // --- search your conversations --------------------------------------------------------------
-  const snippetText = (html) => new DOMParser().parseFromString(String(html || ""), "text/html").body.textContent || "";
+  // The API escapes the snippet and wraps matches in <mark>; rebuild it as text nodes and <mark>s,
+  // never by parsing it as HTML.
+  const ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#x27;": "'" };
+  const snippetNode = (snippet) => {
+    const node = el("span", "preview");
+    let mark = null;
+    for (const part of String(snippet || "").split(/(<mark>|<\/mark>)/)) {
+      if (part === "<mark>") { mark = el("mark"); node.append(mark); }
+      else if (part === "</mark>") mark = null;
+      else if (part) (mark || node).append(document.createTextNode(part.replace(/&(amp|lt|gt|quot|#x27);/g, (e) => ENTITIES[e])));
+    }
+    return node;
+  };
   ui.search.addEventListener("submit", async (e) => {
     e.preventDefault();
     const q = ui.searchQ.value.trim();
@@ -1105,7 +1123,7 @@
         b.dataset.sessionId = s.sessionId;
         const line1 = el("span", "line1");
         line1.append(el("span", "label", visitorLabel(s)), el("span", "chip " + s.status, STATUS_TEXT[s.status] || s.status));
-        b.append(line1, el("span", "preview", snippetText(s.snippet)), el("span", "line2", ago(s.matchedAt || s.lastActivityAt)));
+        b.append(line1, snippetNode(s.snippet), el("span", "line2", ago(s.matchedAt || s.lastActivityAt)));
         b.addEventListener("click", () => { state.rows.set(s.sessionId, state.rows.get(s.sessionId) || s); openSession(s.sessionId); });
         li.append(b);
         return li;

@@ -109,7 +109,7 @@ button:focus-visible,textarea:focus-visible,a:focus-visible,input:focus-visible{
  color:#1f2937;border:1px solid #d1d5db;box-shadow:0 6px 20px rgba(0,0,0,.18);text-align:left;
  overflow-wrap:anywhere}
 .left .peek{margin:0 auto 10px 0}
-.peek b{display:block;font-size:12px;font-weight:700;color:#374151}
+.peek-who{display:block;font-size:12px;font-weight:700;color:#374151}
 .badge{position:absolute;top:-2px;right:-2px;min-width:20px;height:20px;padding:0 5px;border-radius:10px;
  background:#dc2626;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}
 .panel{position:absolute;bottom:72px;right:0;width:370px;max-width:calc(100vw - 40px);height:560px;
@@ -276,7 +276,7 @@ textarea:disabled{background:#f3f4f6}
     el("div", { class: "row" }, ui.input, ui.send),
     el("div", { class: "meta" }, ui.handoff, ui.count)));
   // Closed with unread messages: the latest one, as a button that opens the chat.
-  ui.peekWho = el("b");
+  ui.peekWho = el("span", { class: "peek-who" }); // a span, not <b>: tests count <b> to prove message markup stays text
   ui.peekText = el("span");
   ui.peek = el("button", { type: "button", class: "peek", hidden: true }, ui.peekWho, ui.peekText);
   ui.root = el("div", { class: "root" }, ui.panel, ui.peek, ui.launcher);

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from playwright.async_api import Page, expect
 from devhost.azurite import Azurite
 from devhost.processes import Server
 from tests.conftest import Host
+from tests.e2e.axe import serious_violations
 from tests.e2e.test_agent_console import SIGNALR_KEY
 from tests.e2e.test_agent_console import signalr_emulator as signalr_emulator  # the fixture
 from tests.fixtures.browser import PageFactory
@@ -25,7 +25,6 @@ from tests.support import ADMIN_KEY, host_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 # Records desktop notifications instead of showing them (permission granted).
 NOTIFICATIONS = """
 window.__notes = [];
@@ -88,14 +87,8 @@ async def _tall_enough(agent: Page, selector: str) -> None:
 
 
 async def _axe(agent: Page) -> None:
-    if not AXE.exists():
-        pytest.skip("node_modules/axe-core is not installed (npm axe-core); the accessibility check can't run")
-    await agent.add_script_tag(path=str(AXE))
-    result = await agent.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    bad = [
-        (v["id"], v["impact"], len(v["nodes"])) for v in result["violations"] if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], bad
+    found = await serious_violations(agent)
+    assert found == [], found
 
 
 @pytest.mark.parametrize("width", [320, 400, 1280])
@@ -130,12 +123,13 @@ async def test_console_layout(page: PageFactory, desk_app: Host, width: int) -> 
     box = await agent.locator("#chat-title").bounding_box()
     assert box is not None and box["width"] >= min(width - 40, 200)  # the title is not squeezed to "Convers..."
     await page.screenshot_all()
+    await _axe(agent)  # the claimed conversation; the queue is checked below
     if width < 720:
         await agent.get_by_role("button", name="Back to queue").click()
         await expect(agent.locator(".queue")).to_be_visible()
         await _no_overflow(agent)
     assert page.errors == []
-    await _axe(agent)  # last: it skips when axe-core is not installed
+    await _axe(agent)
 
 
 async def test_alerts_saved_reply_note_and_transfer(page: PageFactory, desk_app: Host) -> None:
