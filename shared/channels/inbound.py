@@ -15,7 +15,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 
-from shared.channels import media
+from shared.channels import media, media_text
 from shared.clock import iso, utcnow
 from shared.conversations import visitor
 from shared.conversations.commit import create_session
@@ -59,8 +59,11 @@ async def receive(message: Inbound) -> str:
     if message.message_id and await repo.seen(message.provider, message.message_id):
         return ""
     session_id, link = await _session_for(message, repo)
-    links = [await media.store(session_id, attachment) for attachment in message.attachments]
-    text = "\n".join(part for part in [message.text.strip(), *links] if part)[:MAX_TEXT] or "(empty message)"
+    lines: list[str] = []
+    for attachment in message.attachments:
+        # The bot reads an image's description or a voice message's transcript; agents also get the link.
+        lines += [await media.store(session_id, attachment), await media_text.as_text(session_id, attachment)]
+    text = "\n".join(part for part in [message.text.strip(), *lines] if part)[:MAX_TEXT] or "(empty message)"
     link.last_inbound_at = iso(utcnow())
     await repo.save_link(link)
     digest = hashlib.sha256(f"{message.provider}\n{message.message_id}".encode()).hexdigest()

@@ -92,6 +92,10 @@ class LlmSettings(BaseSettings):
     deadline_seconds: float = Field(default=45.0, gt=0, validation_alias="LLM_DEADLINE_SECONDS")
     history_turns: int = Field(default=12, ge=0, validation_alias="LLM_HISTORY_TURNS")
     prices_json: str = Field(default="", validation_alias="LLM_PRICES")
+    # Channel media for the bot: the model (Azure: deployment) that describes images, empty for the
+    # chat model/deployment, and the one that transcribes voice messages.
+    vision_model: str = Field(default="", validation_alias="LLM_VISION_MODEL")
+    transcribe_model: str = Field(default="whisper-1", validation_alias="LLM_TRANSCRIBE_MODEL")
 
     knowledge_text: str = Field(default="", validation_alias="KNOWLEDGE_TEXT")
     knowledge_file: str = Field(default="", validation_alias="KNOWLEDGE_FILE")

@@ -1,7 +1,9 @@
-"""A fake OpenAI-compatible server on loopback: chat completions, plain and streamed (SSE).
+"""A fake OpenAI-compatible server on loopback: chat completions, plain and streamed (SSE), and transcriptions.
 
 Serves ``POST /v1/chat/completions`` and Azure's
-``POST /openai/deployments/{deployment}/chat/completions?api-version=...``. Each request takes
+``POST /openai/deployments/{deployment}/chat/completions?api-version=...``, and the multipart
+``POST /v1/audio/transcriptions`` (Azure: ``.../deployments/{deployment}/audio/transcriptions``),
+which answers ``{"text": transcript}`` and records the uploaded file. Each chat request takes
 the next scripted :class:`Behaviour` (ok, an error status with headers, a hang, a stream that
 stalls or writes at a fixed rate) or, when the script is empty, the default one (``ok``). Every
 request is recorded. Streams are written with HTTP/1.1 chunked encoding and flushed per event, as
@@ -11,6 +13,8 @@ https://platform.openai.com/docs/api-reference/chat/streaming
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import re
 import threading
@@ -25,6 +29,47 @@ from tests.fakes.http_server import Recorded
 
 DEFAULT_TEXT = "Standard shipping takes 3 to 5 business days."
 _AZURE_PATH = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/chat/completions$")
+_AZURE_AUDIO = re.compile(r"^/openai/deployments/(?P<deployment>[^/]+)/audio/transcriptions$")
+DEFAULT_TRANSCRIPT = "Hello, where is my parcel?"
+
+
+@dataclass
+class Upload:
+    """A transcription request: its form fields and the uploaded file."""
+
+    fields: dict[str, str]
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def parse_multipart(content_type: str, body: bytes) -> Upload:
+    """The fields and the ``file`` part of a ``multipart/form-data`` body."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"content-type: {content_type}\r\n\r\n".encode() + body
+    )
+    fields: dict[str, str] = {}
+    upload = Upload(fields, "", "", b"")
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition") or ""
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        if part.get_filename():
+            upload.filename, upload.content_type, upload.data = str(part.get_filename()), part.get_content_type(), data
+        else:
+            fields[str(name)] = data.decode()
+    return upload
+
+
+def image_urls(request: dict[str, Any]) -> list[str]:
+    """The ``image_url`` URLs (data URIs) of a chat request's messages."""
+    found: list[str] = []
+    for message in request.get("messages", []):
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                found.append(str((part.get("image_url") or {}).get("url", "")))
+    return found
 
 
 @dataclass
@@ -69,6 +114,8 @@ class FakeOpenAI:
         self.model = model
         self.default = default or ok()  # what an unscripted request gets
         self.requests: list[Recorded] = []
+        self.transcript = DEFAULT_TRANSCRIPT  # what every transcription answers
+        self.uploads: list[Upload] = []  # the transcription requests' files
         self._script: deque[Behaviour] = deque()
         self._changed = threading.Condition()
         self._stopping = threading.Event()
@@ -173,6 +220,8 @@ class FakeOpenAI:
 
             def _answer(self, recorded: Recorded) -> None:
                 split = urlsplit(recorded.path)
+                if split.path == "/v1/audio/transcriptions" or _AZURE_AUDIO.match(split.path):
+                    return self._transcription(recorded)
                 azure = _AZURE_PATH.match(split.path)
                 if split.path != "/v1/chat/completions" and not azure:
                     return self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
@@ -188,6 +237,14 @@ class FakeOpenAI:
                 if request.get("stream"):
                     return self._stream(request, behaviour)
                 return self._json(200, fake.completion(request, behaviour))
+
+            def _transcription(self, recorded: Recorded) -> None:
+                upload = parse_multipart(recorded.headers.get("content-type", ""), recorded.body)
+                with fake._changed:
+                    fake.uploads.append(upload)
+                if not upload.data or not upload.fields.get("model"):
+                    return self._json(400, {"error": {"message": "file and model are required", "type": "invalid"}})
+                return self._json(200, {"text": fake.transcript})
 
             def _json(self, code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(body).encode()

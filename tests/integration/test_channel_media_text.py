@@ -1,0 +1,165 @@
+"""Channel media read by the bot over real HTTP on Azurite: a Meta WhatsApp image reaches the bot as the
+vision model's description and a voice message as its transcript (fake OpenAI and fake Graph API);
+a failed description still tells the bot an image came."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from devhost.azurite import Azurite
+from tests.conftest import Host
+from tests.fakes import channel_apis
+from tests.fakes.http_server import FakeServer
+from tests.fakes.openai_server import FakeOpenAI, image_urls, ok, status
+from tests.support import eventually, host_env, settled, stored_messages, tables
+
+APP_SECRET = "meta-app-secret-for-media-tests"
+PHONE_ID = "106540352242923"
+DESCRIPTION = "A cardboard parcel with a torn corner and a label reading 12345."
+
+
+@pytest.fixture(scope="module")
+def providers() -> Iterator[FakeServer]:
+    """The Graph API (messages and media)."""
+    server = channel_apis.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def openai_fake() -> Iterator[FakeOpenAI]:
+    """The OpenAI API: chat completions and transcriptions."""
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(
+    azurite: Azurite, start_host: Callable[..., Host], providers: FakeServer, openai_fake: FakeOpenAI
+) -> Iterator[httpx.Client]:
+    """A client of a host with Meta WhatsApp and an OpenAI bot configured."""
+    host = start_host(
+        host_env(
+            azurite,
+            META_APP_SECRET=APP_SECRET,
+            META_VERIFY_TOKEN="verify-token",
+            META_ACCESS_TOKEN="meta-access-token",
+            META_PHONE_NUMBER_ID=PHONE_ID,
+            META_GRAPH_URL=providers.url,
+            LLM_PROVIDER="openai",
+            OPENAI_BASE_URL=openai_fake.base_url,
+            OPENAI_API_KEY="sk-test-key",
+            LLM_MAX_RETRIES="0",
+            LLM_VISION_MODEL="gpt-4o",
+            LLM_TRANSCRIBE_MODEL="whisper-1",
+        )
+    )
+    with host.client() as client:
+        yield client
+
+
+def _post(api: httpx.Client, sender: str, message: dict[str, Any]) -> None:
+    """A signed Cloud API messages notification from ``sender``."""
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": PHONE_ID},
+        "contacts": [{"profile": {"name": "Kerry"}, "wa_id": sender}],
+        "messages": [
+            {"from": sender, "id": f"wamid.{uuid.uuid4().hex}", "timestamp": str(int(time.time())), **message}
+        ],
+    }
+    entry = {"id": "WABA", "changes": [{"field": "messages", "value": value}]}
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [entry]}).encode()
+    signature = "sha256=" + hmac.new(APP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    response = api.post("/channels/whatsapp", content=body, headers={"X-Hub-Signature-256": signature})
+    assert response.status_code == 200, response.text
+
+
+def _visitor_texts(azurite: Azurite, providers: FakeServer, sender: str) -> list[str]:
+    """The contact's stored visitor messages, once the bot's WhatsApp reply went out."""
+    eventually(
+        lambda: [b for b in channel_apis.sent(providers, f"/{PHONE_ID}/messages") if b["to"] == sender],
+        what="the bot's WhatsApp reply",
+    )
+    links = (
+        tables(azurite)
+        .get_table_client("channels")
+        .query_entities("PartitionKey eq 'link' and address eq @a", parameters={"a": sender})
+    )
+    session_id = next(iter(links))["RowKey"]
+    settled(azurite, session_id)
+    return [m["text"] for m in stored_messages(azurite, session_id) if m["sender"] == "visitor"]
+
+
+def _bot_prompts(openai_fake: FakeOpenAI, needle: str) -> list[dict[str, Any]]:
+    """The bot's chat requests whose last (visitor) message contains ``needle``."""
+    requests = [r.json() for r in openai_fake.requests if r.path.startswith("/v1/chat/completions")]
+    return [r for r in requests if needle in str(r["messages"][-1]["content"]) and not image_urls(r)]
+
+
+def _phone() -> str:
+    return "1555" + str(uuid.uuid4().int)[:7]
+
+
+def test_an_image_reaches_the_bot_as_its_description(
+    api: httpx.Client, azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+) -> None:
+    sender = _phone()
+    openai_fake.script(ok(DESCRIPTION), ok("Sorry about the damage; a person will look at it."))
+    _post(
+        api,
+        sender,
+        {"type": "image", "image": {"id": "media-7", "mime_type": "image/png", "caption": "it came broken"}},
+    )
+    texts = _visitor_texts(azurite, providers, sender)
+    # The vision model got the image itself, as a data URI, from the configured model.
+    asked = [r.json() for r in openai_fake.requests if r.path.startswith("/v1/chat/completions")]
+    vision = [r for r in asked if image_urls(r)]
+    assert len(vision) == 1 and vision[0]["model"] == "gpt-4o"
+    assert image_urls(vision[0]) == ["data:image/png;base64," + base64.b64encode(channel_apis.PNG).decode()]
+    # The bot's prompt and the stored message carry the description; agents keep the media link.
+    assert _bot_prompts(openai_fake, f"[Image: {DESCRIPTION}]")
+    assert len(texts) == 1
+    caption, media_line, said = texts[0].split("\n")
+    assert caption == "it came broken" and media_line.startswith("[image: image-media-7] /api/channels/media/")
+    assert said == f"[Image: {DESCRIPTION}]"
+
+
+def test_a_voice_message_reaches_the_bot_as_its_transcript(
+    api: httpx.Client, azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+) -> None:
+    sender = _phone()
+    openai_fake.transcript = "Hi, my order 12345 has not arrived yet."
+    uploads = len(openai_fake.uploads)
+    _post(
+        api, sender, {"type": "audio", "audio": {"id": "media-8", "mime_type": "audio/ogg; codecs=opus", "voice": True}}
+    )
+    texts = _visitor_texts(azurite, providers, sender)
+    upload = openai_fake.uploads[uploads]
+    assert upload.fields["model"] == "whisper-1" and upload.data == channel_apis.PNG  # the downloaded media
+    assert upload.filename.endswith(".ogg")
+    assert _bot_prompts(openai_fake, "[Voice message: Hi, my order 12345 has not arrived yet.]")
+    assert texts[0].split("\n")[1] == "[Voice message: Hi, my order 12345 has not arrived yet.]"
+    assert texts[0].startswith("[audio: audio-media-8] /api/channels/media/")
+
+
+def test_a_failed_description_still_says_an_image_came(
+    api: httpx.Client, azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+) -> None:
+    sender = _phone()
+    openai_fake.script(status(500))
+    _post(api, sender, {"type": "image", "image": {"id": "media-9", "mime_type": "image/jpeg"}})
+    texts = _visitor_texts(azurite, providers, sender)
+    assert texts[0].split("\n")[1] == "[Image received; no description is available]"
+    assert _bot_prompts(openai_fake, "[Image received; no description is available]")
