@@ -7,14 +7,17 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import ViewportSize, expect
 
 from devhost.azurite import Azurite, start_azurite
 from tests.conftest import Host
+from tests.e2e.axe import serious_violations
 from tests.fixtures.browser import RESULTS, PageFactory
 from tests.support import ADMIN_KEY, host_env, in_storage, seed_session
 
 pytestmark = pytest.mark.e2e
+WIDE: ViewportSize = {"width": 1366, "height": 850}
+VIEWS = ["overview", "analytics", "settings", "activity", "knowledge", "channels"]
 MARKUP = '<img src=x onerror="window.__pwned=1"><b>bold claim</b> about my refund'
 
 
@@ -101,6 +104,32 @@ async def test_dashboard_sign_in_chart_search_and_transcript(seeded: tuple[Host,
 
     RESULTS.mkdir(exist_ok=True)
     await tab.screenshot(path=str(RESULTS / "dashboard.png"), full_page=True)
+
+
+async def test_every_view_at_1366_fits_and_has_no_serious_axe_finding(
+    seeded: tuple[Host, list[str]], page: PageFactory
+) -> None:
+    """Each view in turn: no sideways scroll, a screenshot, and no serious or critical axe-core finding."""
+    host, ids = seeded
+    tab = await page("views", viewport=WIDE)
+    await tab.goto(f"{host.base_url}/dashboard?code={ADMIN_KEY}")
+    await expect(tab.locator("#sessions-body tr")).to_have_count(len(ids))
+    RESULTS.mkdir(exist_ok=True)
+    for view in VIEWS:
+        await tab.locator(f'#views [data-view="{view}"]').click()
+        panel = tab.locator(f'[data-view-panel="{view}"]')
+        await expect(panel).to_be_visible()
+        await expect(panel).not_to_be_empty()  # the view has drawn itself
+        await expect(tab.locator(f'#views [data-view="{view}"]')).to_have_attribute("aria-current", "true")
+        wide = await tab.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert wide <= 0, f"{view} scrolls sideways by {wide} px"
+        await tab.screenshot(path=str(RESULTS / f"dashboard-{view}-1366.png"), full_page=True)
+        assert await serious_violations(tab) == [], view
+    await tab.locator('#views [data-view="overview"]').click()
+    await tab.locator("#sessions-body tr button.link").first.click()  # a transcript open
+    await expect(tab.locator("#transcript")).to_be_visible()
+    assert await serious_violations(tab) == [], "transcript"
+    assert page.errors == []
 
 
 async def test_dashboard_stays_usable_with_no_sessions(start_host: Callable[..., Host], page: PageFactory) -> None:

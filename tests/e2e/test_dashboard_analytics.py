@@ -12,6 +12,7 @@ from playwright.async_api import Page, ViewportSize, expect
 
 from devhost.azurite import Azurite, start_azurite
 from tests.conftest import Host
+from tests.e2e.axe import serious_violations
 from tests.fixtures.browser import RESULTS, PageFactory
 from tests.support import ADMIN_KEY, host_env, new_visitor, say, settled
 
@@ -55,6 +56,7 @@ async def test_analytics_view_empty_then_counted(host: Host, quiet: Azurite, pag
     await expect(first_card.locator(".how p")).to_contain_text("the visitor wrote at least one message")
     RESULTS.mkdir(exist_ok=True)
     await tab.screenshot(path=str(RESULTS / "dashboard-analytics-empty-1366.png"), full_page=True)
+    assert await serious_violations(tab) == []
 
     with host.client() as api:
         visitor = new_visitor(api)
@@ -66,6 +68,7 @@ async def test_analytics_view_empty_then_counted(host: Host, quiet: Azurite, pag
     await expect(tab.locator("#an-chart-cost")).to_contain_text("the offline bot is free")  # still no cost
     assert await _overflow(tab) <= 0
     await tab.screenshot(path=str(RESULTS / "dashboard-analytics-1366.png"), full_page=True)
+    assert await serious_violations(tab) == []  # with figures and charts
 
     wide = await tab.locator("#an-chart-volume canvas").first.evaluate("c => c.getBoundingClientRect().width")
     await tab.set_viewport_size(NARROW)
@@ -99,6 +102,7 @@ async def test_statuses_in_words_and_rotation_behind_a_confirmation(host: Host, 
     for words in ("current admin key", "?code=", "scripts", "signed-in dashboard"):
         await expect(dialog).to_contain_text(words)
     assert await _overflow(tab) <= 0
+    assert await serious_violations(tab) == []  # the confirmation dialog
     await tab.locator("#rotate-cancel").click()
     await expect(dialog).to_be_hidden()
     still = httpx.get(f"{host.base_url}/analytics", headers={"Authorization": f"Bearer {ADMIN_KEY}"})

@@ -20,9 +20,9 @@ import pytest
 from playwright.async_api import Page, Route, expect
 
 from devhost.azurite import Azurite
-from devhost.processes import ROOT
 from devhost.signalr import Emulator
 from tests.conftest import Host
+from tests.e2e.axe import serious_violations
 from tests.fakes.openai_server import FakeOpenAI, ok
 from tests.fixtures.browser import RESULTS, PageFactory
 from tests.support import eventually, host_env, session_header
@@ -32,7 +32,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 850}
 VIEWPORTS = [pytest.param(PHONE, id="phone"), pytest.param(LAPTOP, id="laptop")]
-AXE = (ROOT / "node_modules" / "axe-core" / "axe.min.js").read_text()
 ANSWER = (
     "Standard shipping takes three to five business days, and express shipping arrives in one or two "
     "days for orders placed before noon on a weekday."
@@ -59,7 +58,7 @@ def live_app(azurite: Azurite, start_host: Callable[..., Host], signalr: Emulato
 
 async def _demo(page: PageFactory, host: Host, name: str, viewport: dict[str, int], color: str = "") -> Page:
     """The demo page (its snippet's ``data-color`` replaced by ``color``), with the launcher showing."""
-    visitor = await page(name, viewport=viewport, bypass_csp=True)  # axe-core is injected as an inline script
+    visitor = await page(name, viewport=viewport)
 
     async def recolour(route: Route) -> None:
         response = await route.fetch()
@@ -91,17 +90,7 @@ async def _at_least_44(*targets: Any) -> None:
 
 async def _axe(visitor: Page) -> list[dict[str, Any]]:
     """Serious and critical axe-core findings inside the widget."""
-    if not await visitor.evaluate("() => !!window.axe"):
-        await visitor.add_script_tag(content=AXE)
-    found = await visitor.evaluate(
-        """async () => {
-            const r = await axe.run({ include: [["support-desk-widget"]] }, { resultTypes: ["violations"] });
-            return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-              .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ") + ": "
-                + n.failureSummary) }));
-        }"""
-    )
-    return list(found)
+    return await serious_violations(visitor, ["support-desk-widget"])
 
 
 async def _shot(visitor: Page, name: str) -> None:
