@@ -138,7 +138,7 @@ async def channel_telegram(req: func.HttpRequest) -> func.HttpResponse:
     header = req.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not telegram.secret_ok(header, channel_settings().telegram_secret_token):
         raise _unauthorized("X-Telegram-Bot-Api-Secret-Token")
-    message = telegram.inbound(_json(_body(req, _JSON_LIMIT)))
+    message = await telegram.inbound(_json(_body(req, _JSON_LIMIT)), channel_settings())
     taken = bool(await receive(message)) if message is not None and message.address else False
     return json_response({"received": int(taken)}, headers=NO_STORE)
 

@@ -1,5 +1,5 @@
 """Fake provider APIs for the channels' replies: ACS SMS and Advanced Messaging, the Graph messages and
-media endpoints, Twilio's Messages API, Telegram's sendMessage and SendGrid's mail send, on one server."""
+media endpoints, Twilio's Messages API, Telegram's sendMessage and getFile and SendGrid's mail send, on one server."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from tests.fakes.http_server import FakeServer, Recorded, Reply, json_reply
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32  # a tiny "image"
+OGG = b"OggS" + b"\x00" * 32  # a tiny "voice message"
 
 
 def handle(request: Recorded) -> Reply:
@@ -30,6 +31,12 @@ def handle(request: Recorded) -> Reply:
         return 200, {"content-type": "image/png"}, PNG
     if path.endswith("/Messages.json"):  # Twilio
         return json_reply(201, {"sid": "SM-out-1", "status": "queued"})
+    if path.endswith("/getFile"):  # Telegram: a file id, then its path under /file/bot<token>/
+        file_id = str(request.json()["file_id"])
+        found = f"voice/{file_id}.oga" if file_id.startswith("voice") else f"photos/{file_id}.jpg"
+        return json_reply(200, {"ok": True, "result": {"file_id": file_id, "file_path": found}})
+    if path.startswith("/file/bot"):
+        return 200, {"content-type": "application/octet-stream"}, OGG if path.endswith(".oga") else PNG
     if path.endswith("/sendMessage"):  # Telegram
         return json_reply(200, {"ok": True, "result": {"message_id": 7}})
     if path == "/v3/mail/send":  # SendGrid

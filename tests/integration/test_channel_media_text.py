@@ -1,6 +1,7 @@
 """Channel media read by the bot over real HTTP on Azurite: a Meta WhatsApp image reaches the bot as the
-vision model's description and a voice message as its transcript (fake OpenAI and fake Graph API);
-a failed description still tells the bot an image came."""
+vision model's description and a voice message as its transcript (fake OpenAI and fake Graph API), as
+do a Telegram photo and voice message (fetched with getFile); a failed description still tells the bot
+an image came."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite
+from devhost.azurite import Azurite, start_azurite
 from tests.conftest import Host
 from tests.fakes import channel_apis
 from tests.fakes.http_server import FakeServer
@@ -25,7 +26,17 @@ from tests.support import eventually, host_env, settled, stored_messages, tables
 
 APP_SECRET = "meta-app-secret-for-media-tests"
 PHONE_ID = "106540352242923"
+TELEGRAM_TOKEN = "654321:telegram-media-token"
+TELEGRAM_SECRET = "telegram-media-secret"
 DESCRIPTION = "A cardboard parcel with a torn corner and a label reading 12345."
+
+
+@pytest.fixture(scope="module")
+def storage() -> Iterator[Azurite]:
+    """An Azurite of this module's own: another host on a shared one would take its outbox's deliveries."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +57,20 @@ def openai_fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def api(
-    azurite: Azurite, start_host: Callable[..., Host], providers: FakeServer, openai_fake: FakeOpenAI
+    storage: Azurite, start_host: Callable[..., Host], providers: FakeServer, openai_fake: FakeOpenAI
 ) -> Iterator[httpx.Client]:
     """A client of a host with Meta WhatsApp and an OpenAI bot configured."""
     host = start_host(
         host_env(
-            azurite,
+            storage,
             META_APP_SECRET=APP_SECRET,
             META_VERIFY_TOKEN="verify-token",
             META_ACCESS_TOKEN="meta-access-token",
             META_PHONE_NUMBER_ID=PHONE_ID,
             META_GRAPH_URL=providers.url,
+            TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+            TELEGRAM_SECRET_TOKEN=TELEGRAM_SECRET,
+            TELEGRAM_API_URL=providers.url,
             LLM_PROVIDER="openai",
             OPENAI_BASE_URL=openai_fake.base_url,
             OPENAI_API_KEY="sk-test-key",
@@ -113,7 +127,7 @@ def _phone() -> str:
 
 
 def test_an_image_reaches_the_bot_as_its_description(
-    api: httpx.Client, azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
 ) -> None:
     sender = _phone()
     openai_fake.script(ok(DESCRIPTION), ok("Sorry about the damage; a person will look at it."))
@@ -122,7 +136,7 @@ def test_an_image_reaches_the_bot_as_its_description(
         sender,
         {"type": "image", "image": {"id": "media-7", "mime_type": "image/png", "caption": "it came broken"}},
     )
-    texts = _visitor_texts(azurite, providers, sender)
+    texts = _visitor_texts(storage, providers, sender)
     # The vision model got the image itself, as a data URI, from the configured model.
     asked = [r.json() for r in openai_fake.requests if r.path.startswith("/v1/chat/completions")]
     vision = [r for r in asked if image_urls(r)]
@@ -137,7 +151,7 @@ def test_an_image_reaches_the_bot_as_its_description(
 
 
 def test_a_voice_message_reaches_the_bot_as_its_transcript(
-    api: httpx.Client, azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
 ) -> None:
     sender = _phone()
     openai_fake.transcript = "Hi, my order 12345 has not arrived yet."
@@ -145,7 +159,7 @@ def test_a_voice_message_reaches_the_bot_as_its_transcript(
     _post(
         api, sender, {"type": "audio", "audio": {"id": "media-8", "mime_type": "audio/ogg; codecs=opus", "voice": True}}
     )
-    texts = _visitor_texts(azurite, providers, sender)
+    texts = _visitor_texts(storage, providers, sender)
     upload = openai_fake.uploads[uploads]
     assert upload.fields["model"] == "whisper-1" and upload.data == channel_apis.PNG  # the downloaded media
     assert upload.filename.endswith(".ogg")
@@ -155,11 +169,44 @@ def test_a_voice_message_reaches_the_bot_as_its_transcript(
 
 
 def test_a_failed_description_still_says_an_image_came(
-    api: httpx.Client, azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
 ) -> None:
     sender = _phone()
     openai_fake.script(status(500))
     _post(api, sender, {"type": "image", "image": {"id": "media-9", "mime_type": "image/jpeg"}})
-    texts = _visitor_texts(azurite, providers, sender)
+    texts = _visitor_texts(storage, providers, sender)
     assert texts[0].split("\n")[1] == "[Image received; no description is available]"
     assert _bot_prompts(openai_fake, "[Image received; no description is available]")
+
+
+def test_telegram_photo_and_voice_are_downloaded_and_read(
+    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+) -> None:
+    chat_id = int(str(uuid.uuid4().int)[:9])
+    openai_fake.transcript = "Can I change my delivery address?"
+    uploads = len(openai_fake.uploads)
+    openai_fake.script(ok("A blue parcel box on a doorstep."))
+    photo = [{"file_id": "small-1", "width": 90, "height": 90}, {"file_id": "large-1", "width": 800, "height": 800}]
+    for update_id, content in [
+        (chat_id, {"photo": photo, "caption": "look"}),
+        (chat_id + 1, {"voice": {"file_id": "voice-1", "duration": 3, "mime_type": "audio/ogg"}}),
+    ]:
+        message = {"message_id": update_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}}
+        response = api.post(
+            "/channels/telegram",
+            json={"update_id": update_id, "message": {**message, **content}},
+            headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET},
+        )
+        assert response.status_code == 200, response.text
+    eventually(
+        lambda: len([b for b in channel_apis.sent(providers, "/sendMessage") if b["chat_id"] == str(chat_id)]) >= 2,
+        what="the bot's two Telegram replies",
+    )
+    # The largest photo size was fetched, then its file; the voice message went to the transcription.
+    asked = [json.loads(r.body)["file_id"] for r in providers.requests if r.path.endswith("/getFile")]
+    assert "large-1" in asked and "small-1" not in asked and "voice-1" in asked
+    upload = openai_fake.uploads[uploads]
+    assert upload.data == channel_apis.OGG and upload.filename == "voice.oga"
+    read = _bot_prompts(openai_fake, "[Image: A blue parcel box on a doorstep.]")
+    assert read and str(read[0]["messages"][-1]["content"]).startswith("look\n[image: photo.jpg] /api/channels/media/")
+    assert _bot_prompts(openai_fake, "[Voice message: Can I change my delivery address?]")
