@@ -151,8 +151,11 @@ def document(ops: list[Operation], *, title: str, version: str, description: str
     problem = {PROBLEM: {"schema": schema_of(Body(ProblemOut))}}
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(ops, key=lambda o: (o.route, o.method)):
+        # A path parameter is never empty: an empty id would be another route (``/knowledge/drafts/``
+        # is the list), which the document must not promise.
         names = re.findall(r"\{\*?(\w+)", op.route)
-        parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+        segment = {"type": "string", "minLength": 1}
+        parameters = [{"name": n, "in": "path", "required": True, "schema": dict(segment)} for n in names]
         parameters += [
             {"name": p.name, "in": p.where, "required": p.required, "schema": p.schema,
              **({"description": p.description} if p.description else {})}

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from devhost.azurite import Azurite
+from devhost.azurite import Azurite, start_azurite
 from tests.conftest import Host
 from tests.fakes import channel_apis
 from tests.fakes.http_server import FakeServer
@@ -40,6 +40,16 @@ def _public_key() -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return base64.b64encode(der).decode()
+
+
+@pytest.fixture(scope="module")
+def azurite() -> Iterator[Azurite]:
+    """An Azurite of this module's own (it stands in for the shared one here): every host on a
+    shared Azurite takes outbox messages from the same queue, and one without these channels'
+    settings would take the deliveries this module waits for."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()
 
 
 @pytest.fixture(scope="module")
