@@ -23,7 +23,9 @@ AGENT_OR_ADMIN = "agent-or-admin"  # read by agents (Teams token) and managed by
 JSON, HTML, PROBLEM = "application/json", "text/html", "application/problem+json"
 
 # The problems any route may answer: malformed or unreadable input, a missing thing, a conflict, limits, outages.
-COMMON_ERRORS = (400, 404, 409, 413, 415, 422, 429, 503)
+# 405: a path whose parameter the host normalises away (a lone control character) lands on another
+# route of the same prefix, which answers the method with a 405 problem.
+COMMON_ERRORS = (400, 404, 405, 409, 413, 415, 422, 429, 503)
 _DESCRIPTIONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 304: "Not Modified", 400: "Malformed request",
     401: "Missing or wrong credentials", 403: "Not allowed", 404: "Not found", 409: "Conflict with the current state",

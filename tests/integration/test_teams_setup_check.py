@@ -80,7 +80,10 @@ def test_a_finished_setup_checks_out(
     assert found["Sign-in token"] == {
         "name": "Sign-in token", "ok": True, "detail": "Issuer and audience match: it signs in Setup check.",
     }  # fmt: skip
-    assert [r.path for r in fake_entra.requests] == [
+    # Only Entra's paths: a host of an earlier test may still call its stopped Azurite's port, which
+    # this fake can be given again.
+    asked = [r.path for r in fake_entra.requests if not r.path.startswith("/devstoreaccount1/")]
+    assert asked == [
         f"/{TENANT_ID}/v2.0/.well-known/openid-configuration",
         "/common/discovery/v2.0/keys",
     ]
