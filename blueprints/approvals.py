@@ -92,11 +92,7 @@ async def approvals_dismiss(req: func.HttpRequest) -> func.HttpResponse:
 @bootstrapped
 async def approvals_rephrase(req: func.HttpRequest) -> func.HttpResponse:
     """The bot drafts the reply again following the instruction: a new card replaces this one."""
-    agent = await authenticate_agent(req)
-    body = read_json(req, InstructionIn, max_bytes=get_settings().max_body_bytes)
-    request = _request_key(req, "rephrase", body.instruction)
-    answer = await approvals.redraft(agent, _card_id(req), REPHRASED, body.instruction, request)
-    return json_response(answer, headers=NO_STORE)
+    return await _redraft(req, "rephrase", REPHRASED)
 
 
 @bp.route(route="agent/approvals/{id}/tell-ai", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -104,10 +100,15 @@ async def approvals_rephrase(req: func.HttpRequest) -> func.HttpResponse:
 @bootstrapped
 async def approvals_tell_ai(req: func.HttpRequest) -> func.HttpResponse:
     """An instruction the bot follows for the rest of the conversation; it drafts the reply again."""
+    return await _redraft(req, "tell-ai", TOLD)
+
+
+async def _redraft(req: func.HttpRequest, action: str, kind: str) -> func.HttpResponse:
+    """Rephrase and tell-AI alike: the agent's instruction, and the bot drafts the card again."""
     agent = await authenticate_agent(req)
     body = read_json(req, InstructionIn, max_bytes=get_settings().max_body_bytes)
-    request = _request_key(req, "tell-ai", body.instruction)
-    answer = await approvals.redraft(agent, _card_id(req), TOLD, body.instruction, request)
+    request = _request_key(req, action, body.instruction)
+    answer = await approvals.redraft(agent, _card_id(req), kind, body.instruction, request)
     return json_response(answer, headers=NO_STORE)
 
 
