@@ -108,6 +108,16 @@ def app(azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     return start_host(host_env(azurite))
 
 
+@pytest.fixture(scope="module")
+def module_azurite() -> Iterator[Azurite]:
+    """An Azurite for one test module alone: every host on a shared Azurite takes outbox messages
+    from the same queue, so a module whose hosts have settings of their own (channels, a paid bot,
+    approvals) would lose its deliveries to the others'."""
+    instance = start_azurite()
+    yield instance
+    instance.stop()
+
+
 @pytest.fixture()
 def fresh_azurite() -> Iterator[Azurite]:
     """An empty Azurite of its own, for tests that count everything in it."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.async_api import expect
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from devhost.processes import Server, free_port, spawn
 from tests.conftest import Host
 from tests.fixtures.browser import PageFactory
@@ -19,14 +19,6 @@ from tests.support import KNOWLEDGE
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 SIGNALR_KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"  # the emulator's well-known development key
-
-
-@pytest.fixture(scope="module")
-def storage() -> Iterator[Azurite]:
-    """An Azurite of this module's own: the autonomy is deployment-wide."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +31,11 @@ def signalr_emulator() -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def approving_app(storage: Azurite, start_host: Callable[..., Host], signalr_emulator: Server) -> Host:
+def approving_app(module_azurite: Azurite, start_host: Callable[..., Host], signalr_emulator: Server) -> Host:
     """The product holding every bot reply for an agent's approval, live through the emulator."""
     return start_host(
         {
-            "AzureWebJobsStorage": storage.connection_string,
+            "AzureWebJobsStorage": module_azurite.connection_string,
             "ALLOWED_ORIGINS": "https://shop.example",
             "KNOWLEDGE_TEXT": KNOWLEDGE,
             "AUTONOMY": "approve",

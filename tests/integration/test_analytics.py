@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.integration.test_agents import _reindex, agent_token
 from tests.support import (
@@ -37,17 +37,9 @@ LATENCY_EDGES = [50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000]
 
 
 @pytest.fixture(scope="module")
-def own_azurite() -> Iterator[Azurite]:
-    """This module's own Azurite: every figure is exactly what the module seeds."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def host(own_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
+def host(module_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     """The product on that Azurite, closing conversations idle for an hour."""
-    return start_host(host_env(own_azurite, IDLE_CLOSE_MINUTES="60"))
+    return start_host(host_env(module_azurite, IDLE_CLOSE_MINUTES="60"))
 
 
 @pytest.fixture()
@@ -102,7 +94,7 @@ def _ms(start: str, end: str) -> int:
     return int(moment.total_seconds() * 1000)
 
 
-def test_figures_match_what_was_seeded(api: httpx.Client, own_azurite: Azurite, host: Host) -> None:
+def test_figures_match_what_was_seeded(api: httpx.Client, module_azurite: Azurite, host: Host) -> None:
     empty = api.get("/analytics", headers=ADMIN)
     assert empty.status_code == 200
     assert empty.json()["totals"]["conversations"] == 0 and empty.json()["totals"]["botResolutionRate"] is None
@@ -116,12 +108,12 @@ def test_figures_match_what_was_seeded(api: httpx.Client, own_azurite: Azurite, 
     assert say(api, waiting, "talk to a person please").json()["status"] == "human_requested"
     happy = _handed_to(api, ada, "Happy to help!", close=True)
     unhappy = _handed_to(api, bob, "Let me look.", close=True)
-    _close_idle(api, own_azurite, host, bot_closed, bot_rated)
+    _close_idle(api, module_azurite, host, bot_closed, bot_rated)
     assert _rate(api, happy, 5, comment="Great").status_code == 201
     assert _rate(api, unhappy, 2).status_code == 201
     assert _rate(api, bot_rated, 4).status_code == 201
     everyone = (bot_closed, bot_open, bot_rated, waiting, happy, unhappy)
-    settled(own_azurite, *(v.session_id for v in everyone))
+    settled(module_azurite, *(v.session_id for v in everyone))
 
     # What the test did, worked out on its own: who wrote, who asked for a person, who joined, who closed.
     conversations = len(everyone)
@@ -190,7 +182,7 @@ def test_analytics_refuses_bad_ranges_and_strangers(api: httpx.Client) -> None:
     assert year.json()["buckets"][1]["start"] == "2025-01-06"  # weeks start on Monday
 
 
-def test_rating_refusals_and_once(api: httpx.Client, own_azurite: Azurite) -> None:
+def test_rating_refusals_and_once(api: httpx.Client, module_azurite: Azurite) -> None:
     agent = agent_token(api, "Rating Agent")
     visitor = new_visitor(api)
     assert say(api, visitor, "hello").status_code == 200
@@ -215,7 +207,7 @@ def test_rating_refusals_and_once(api: httpx.Client, own_azurite: Azurite) -> No
     assert first.json() == {"sessionId": closed.session_id, "rating": {"score": 3, "comment": "Slow but fine"}}
     again = _rate(api, closed, 5)
     assert again.status_code == 409 and again.json()["type"].endswith("/already-rated") and again.json()["score"] == 3
-    assert session_header(own_azurite, closed.session_id)["rating"] == 3
+    assert session_header(module_azurite, closed.session_id)["rating"] == 3
     events = eventually(
         lambda: api.get("/audit", params={"sessionId": closed.session_id}, headers=ADMIN).json()["events"],
         what="the audit's events",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from devhost.signalr import Emulator
 from tests.conftest import Host
 from tests.fakes.openai_server import FakeOpenAI, ok
@@ -28,14 +28,6 @@ SHOWN = "Standard shipping takes 3 to 5 business days."  # the draft as cited: m
 
 
 @pytest.fixture(scope="module")
-def storage() -> Iterator[Azurite]:
-    """An Azurite of this module's own: the autonomy is deployment-wide."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
 def openai() -> Iterator[FakeOpenAI]:
     """The fake LLM the bot drafts with (every request recorded)."""
     server = FakeOpenAI().start()
@@ -44,11 +36,11 @@ def openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def host(storage: Azurite, openai: FakeOpenAI, signalr: Emulator, start_host: Callable[..., Host]) -> Host:
+def host(module_azurite: Azurite, openai: FakeOpenAI, signalr: Emulator, start_host: Callable[..., Host]) -> Host:
     """The product holding every bot reply for approval, with pushes through the emulator."""
     return start_host(
         host_env(
-            storage, AUTONOMY="approve", LLM_PROVIDER="openai", OPENAI_BASE_URL=openai.base_url,
+            module_azurite, AUTONOMY="approve", LLM_PROVIDER="openai", OPENAI_BASE_URL=openai.base_url,
             OPENAI_API_KEY="sk-test-key", LLM_MAX_RETRIES="0", SIGNALR_CONNECTION_STRING=signalr.connection_string,
         )
     )  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.fakes import channel_apis
 from tests.fakes.http_server import FakeServer
@@ -29,14 +29,6 @@ PHONE_ID = "106540352242923"
 TELEGRAM_TOKEN = "654321:telegram-media-token"
 TELEGRAM_SECRET = "telegram-media-secret"
 DESCRIPTION = "A cardboard parcel with a torn corner and a label reading 12345."
-
-
-@pytest.fixture(scope="module")
-def storage() -> Iterator[Azurite]:
-    """An Azurite of this module's own: another host on a shared one would take its outbox's deliveries."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +49,12 @@ def openai_fake() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def api(
-    storage: Azurite, start_host: Callable[..., Host], providers: FakeServer, openai_fake: FakeOpenAI
+    module_azurite: Azurite, start_host: Callable[..., Host], providers: FakeServer, openai_fake: FakeOpenAI
 ) -> Iterator[httpx.Client]:
     """A client of a host with Meta WhatsApp and an OpenAI bot configured."""
     host = start_host(
         host_env(
-            storage,
+            module_azurite,
             META_APP_SECRET=APP_SECRET,
             META_VERIFY_TOKEN="verify-token",
             META_ACCESS_TOKEN="meta-access-token",
@@ -127,7 +119,7 @@ def _phone() -> str:
 
 
 def test_an_image_reaches_the_bot_as_its_description(
-    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
 ) -> None:
     sender = _phone()
     openai_fake.script(ok(DESCRIPTION), ok("Sorry about the damage; a person will look at it."))
@@ -136,7 +128,7 @@ def test_an_image_reaches_the_bot_as_its_description(
         sender,
         {"type": "image", "image": {"id": "media-7", "mime_type": "image/png", "caption": "it came broken"}},
     )
-    texts = _visitor_texts(storage, providers, sender)
+    texts = _visitor_texts(module_azurite, providers, sender)
     # The vision model got the image itself, as a data URI, from the configured model.
     asked = [r.json() for r in openai_fake.requests if r.path.startswith("/v1/chat/completions")]
     vision = [r for r in asked if image_urls(r)]
@@ -151,7 +143,7 @@ def test_an_image_reaches_the_bot_as_its_description(
 
 
 def test_a_voice_message_reaches_the_bot_as_its_transcript(
-    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
 ) -> None:
     sender = _phone()
     openai_fake.transcript = "Hi, my order 12345 has not arrived yet."
@@ -159,7 +151,7 @@ def test_a_voice_message_reaches_the_bot_as_its_transcript(
     _post(
         api, sender, {"type": "audio", "audio": {"id": "media-8", "mime_type": "audio/ogg; codecs=opus", "voice": True}}
     )
-    texts = _visitor_texts(storage, providers, sender)
+    texts = _visitor_texts(module_azurite, providers, sender)
     upload = openai_fake.uploads[uploads]
     assert upload.fields["model"] == "whisper-1" and upload.data == channel_apis.PNG  # the downloaded media
     assert upload.filename.endswith(".ogg")
@@ -169,18 +161,18 @@ def test_a_voice_message_reaches_the_bot_as_its_transcript(
 
 
 def test_a_failed_description_still_says_an_image_came(
-    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
 ) -> None:
     sender = _phone()
     openai_fake.script(status(500))
     _post(api, sender, {"type": "image", "image": {"id": "media-9", "mime_type": "image/jpeg"}})
-    texts = _visitor_texts(storage, providers, sender)
+    texts = _visitor_texts(module_azurite, providers, sender)
     assert texts[0].split("\n")[1] == "[Image received; no description is available]"
     assert _bot_prompts(openai_fake, "[Image received; no description is available]")
 
 
 def test_telegram_photo_and_voice_are_downloaded_and_read(
-    api: httpx.Client, storage: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
 ) -> None:
     chat_id = int(str(uuid.uuid4().int)[:9])
     openai_fake.transcript = "Can I change my delivery address?"

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.fakes import channel_apis
 from tests.fakes.http_server import FakeServer
@@ -43,16 +43,6 @@ def _public_key() -> str:
 
 
 @pytest.fixture(scope="module")
-def azurite() -> Iterator[Azurite]:
-    """An Azurite of this module's own (it stands in for the shared one here): every host on a
-    shared Azurite takes outbox messages from the same queue, and one without these channels'
-    settings would take the deliveries this module waits for."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
 def fake() -> Iterator[FakeServer]:
     """The providers' APIs."""
     server = channel_apis.start()
@@ -61,12 +51,12 @@ def fake() -> Iterator[FakeServer]:
 
 
 @pytest.fixture(scope="module")
-def host(azurite: Azurite, start_host: Callable[..., Host], fake: FakeServer) -> Host:
+def host(module_azurite: Azurite, start_host: Callable[..., Host], fake: FakeServer) -> Host:
     """The product with every channel configured against the fakes."""
     access_key = base64.b64encode(b"acs-access-key").decode()
     return start_host(
         host_env(
-            azurite,
+            module_azurite,
             ACS_CONNECTION_STRING=f"endpoint={fake.url}/;accesskey={access_key}",
             ACS_PHONE_NUMBER="+18005550100",
             ACS_WHATSAPP_CHANNEL_ID="acs-wa-channel",
@@ -116,7 +106,7 @@ def _session_of(api: httpx.Client, agent: dict[str, str], address: str, status: 
     return eventually(find, what=f"a {status} session of {address} in the agent queue")
 
 
-def _take_over(api: httpx.Client, azurite: Azurite, address: str, channel: str) -> tuple[str, dict[str, str]]:
+def _take_over(api: httpx.Client, module_azurite: Azurite, address: str, channel: str) -> tuple[str, dict[str, str]]:
     """An agent claims the contact's waiting session; its transcript shows the channel and address."""
     agent = _agent(api, "Ada Agent")
     listed = _session_of(api, agent, address, "human_requested")
@@ -129,8 +119,8 @@ def _take_over(api: httpx.Client, azurite: Azurite, address: str, channel: str) 
     return session_id, agent
 
 
-def _stored_count(azurite: Azurite) -> int:
-    return sum(1 for _ in tables(azurite).get_table_client("chats").list_entities(select=["PartitionKey"]))
+def _stored_count(module_azurite: Azurite) -> int:
+    return sum(1 for _ in tables(module_azurite).get_table_client("chats").list_entities(select=["PartitionKey"]))
 
 
 # --- Azure Communication Services through Event Grid ------------------------------------------------
@@ -164,7 +154,7 @@ def _sms_event(sender: str, text: str, message_id: str) -> dict[str, Any]:
     }
 
 
-def test_event_grid_handshakes_and_refusals(api: httpx.Client, azurite: Azurite) -> None:
+def test_event_grid_handshakes_and_refusals(api: httpx.Client, module_azurite: Azurite) -> None:
     url = _acs_url(api)
     validation = [
         {
@@ -181,15 +171,15 @@ def test_event_grid_handshakes_and_refusals(api: httpx.Client, azurite: Azurite)
     assert answer.status_code == 200 and answer.json() == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
     options = api.options(url, headers={"WebHook-Request-Origin": "eventgrid.azure.net"})
     assert options.status_code == 200 and options.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
-    before = _stored_count(azurite)
+    before = _stored_count(module_azurite)
     event = _sms_event(_phone(), "hello", str(uuid.uuid4()))
     for bad in ("/channels/acs", "/channels/acs?token=wrong"):
         assert api.post(bad, json=[event]).status_code == 401
         assert api.options(bad, headers={"WebHook-Request-Origin": "eventgrid.azure.net"}).status_code == 401
-    assert _stored_count(azurite) == before  # nothing stored
+    assert _stored_count(module_azurite) == before  # nothing stored
 
 
-def test_acs_sms_full_conversation(api: httpx.Client, azurite: Azurite, fake: FakeServer) -> None:
+def test_acs_sms_full_conversation(api: httpx.Client, module_azurite: Azurite, fake: FakeServer) -> None:
     url, sender = _acs_url(api), _phone()
     first = _sms_event(sender, "How long does shipping take?", str(uuid.uuid4()))
     assert api.post(url, json=[first]).status_code == 200
@@ -203,12 +193,12 @@ def test_acs_sms_full_conversation(api: httpx.Client, azurite: Azurite, fake: Fa
     assert api.post(url, json=[first]).status_code == 200
     handoff = _sms_event(sender, "talk to a human please", str(uuid.uuid4()))
     assert api.post(url, json=[handoff]).status_code == 200
-    session_id, agent = _take_over(api, azurite, sender, "sms")
+    session_id, agent = _take_over(api, module_azurite, sender, "sms")
     said = api.post(f"/agent/sessions/{session_id}/message", json={"content": "Hi, Ada here."}, headers=agent)
     assert said.status_code == 200, said.text
     eventually(lambda: any(b["message"] == "Hi, Ada here." for b in sms_to_sender()), what="the agent's SMS")
-    settled(azurite, session_id)
-    visitor_texts = [m["text"] for m in stored_messages(azurite, session_id) if m["sender"] == "visitor"]
+    settled(module_azurite, session_id)
+    visitor_texts = [m["text"] for m in stored_messages(module_azurite, session_id) if m["sender"] == "visitor"]
     assert visitor_texts == ["How long does shipping take?", "talk to a human please"]
     assert sum("3 to 5 business days" in str(b["message"]) for b in sms_to_sender()) == 1
 
@@ -278,7 +268,7 @@ def _meta_signed(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
     return {"X-Hub-Signature-256": f"sha256={digest}", "content-type": "application/json"}
 
 
-def test_meta_verification_and_signature_refusals(api: httpx.Client, azurite: Azurite) -> None:
+def test_meta_verification_and_signature_refusals(api: httpx.Client, module_azurite: Azurite) -> None:
     ok = api.get(
         "/channels/whatsapp",
         params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1158201444"},
@@ -288,17 +278,17 @@ def test_meta_verification_and_signature_refusals(api: httpx.Client, azurite: Az
         "/channels/whatsapp", params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
     )
     assert wrong.status_code == 403
-    before = _stored_count(azurite)
+    before = _stored_count(module_azurite)
     body = _meta_payload(_phone().lstrip("+"), {"type": "text", "text": {"body": "hello"}})
     assert api.post("/channels/whatsapp", content=body, headers={"content-type": "application/json"}).status_code == 401
     assert api.post("/channels/whatsapp", content=body, headers=_meta_signed(body, "other-secret")).status_code == 401
     tampered = body.replace(b"hello", b"hellO")
     assert api.post("/channels/whatsapp", content=tampered, headers=_meta_signed(body)).status_code == 401
-    assert _stored_count(azurite) == before
+    assert _stored_count(module_azurite) == before
 
 
 def test_meta_whatsapp_full_conversation_window_and_media(
-    api: httpx.Client, azurite: Azurite, fake: FakeServer
+    api: httpx.Client, module_azurite: Azurite, fake: FakeServer
 ) -> None:
     sender = _phone().lstrip("+")
     first = _meta_payload(sender, {"type": "text", "text": {"body": "How long does shipping take?"}})
@@ -316,12 +306,12 @@ def test_meta_whatsapp_full_conversation_window_and_media(
     assert api.post("/channels/whatsapp", content=image, headers=_meta_signed(image)).status_code == 200
     ask = _meta_payload(sender, {"type": "text", "text": {"body": "talk to a human please"}})
     assert api.post("/channels/whatsapp", content=ask, headers=_meta_signed(ask)).status_code == 200
-    session_id, agent = _take_over(api, azurite, sender, "whatsapp")
+    session_id, agent = _take_over(api, module_azurite, sender, "whatsapp")
     said = api.post(f"/agent/sessions/{session_id}/message", json={"content": "Ada here, checking."}, headers=agent)
     assert said.status_code == 200, said.text
     eventually(lambda: any(b["text"]["body"] == "Ada here, checking." for b in to_sender()), what="the agent's reply")
-    settled(azurite, session_id)
-    texts = [m["text"] for m in stored_messages(azurite, session_id) if m["sender"] == "visitor"]
+    settled(module_azurite, session_id)
+    texts = [m["text"] for m in stored_messages(module_azurite, session_id) if m["sender"] == "visitor"]
     assert texts[0] == "How long does shipping take?" and texts.count("How long does shipping take?") == 1
     assert texts[1].startswith("my parcel\n[image: image-media-42] /api/channels/media/")
     link, said = texts[1].split("] ", 1)[1].split("\n")  # the link, then what the bot read of the image
@@ -333,7 +323,7 @@ def test_meta_whatsapp_full_conversation_window_and_media(
     assert api.get(link.removeprefix("/api").split("?")[0] + "?sig=forged").status_code == 404
     # Past 24 hours since the contact's last message, free text is refused and the agent is told why.
     stale = (datetime.now(UTC) - timedelta(hours=25)).isoformat().replace("+00:00", "Z")
-    tables(azurite).get_table_client("channels").update_entity(
+    tables(module_azurite).get_table_client("channels").update_entity(
         {"PartitionKey": "link", "RowKey": session_id, "lastInboundAt": stale}
     )
     late = api.post(f"/agent/sessions/{session_id}/message", json={"content": "Still there?"}, headers=agent)
@@ -369,7 +359,7 @@ def _headers(message_id: str, sender: str, subject: str, **extra: str) -> str:
 
 
 def test_email_full_conversation_threading_and_attachments(
-    api: httpx.Client, azurite: Azurite, fake: FakeServer
+    api: httpx.Client, module_azurite: Azurite, fake: FakeServer
 ) -> None:
     sender = f"kim.{uuid.uuid4().hex[:8]}@customer.example"
     first_id = f"<{uuid.uuid4().hex}@customer.example>"
@@ -414,7 +404,7 @@ def test_email_full_conversation_threading_and_attachments(
         {"attachment1": ("receipt.png", channel_apis.PNG, "image/png")},
     )
     assert answer.status_code == 200, answer.text
-    session_id, agent = _take_over(api, azurite, sender, "email")
+    session_id, agent = _take_over(api, module_azurite, sender, "email")
     said = api.post(f"/agent/sessions/{session_id}/message", json={"content": "Ada from support here."}, headers=agent)
     assert said.status_code == 200, said.text
     agent_mail = eventually(
@@ -422,8 +412,8 @@ def test_email_full_conversation_threading_and_attachments(
         what="the agent's email",
     )[0]
     assert first_id in agent_mail["headers"]["References"] and agent_mail["headers"]["In-Reply-To"]
-    settled(azurite, session_id)
-    texts = [m["text"] for m in stored_messages(azurite, session_id) if m["sender"] == "visitor"]
+    settled(module_azurite, session_id)
+    texts = [m["text"] for m in stored_messages(module_azurite, session_id) if m["sender"] == "visitor"]
     assert texts[0] == "How long does shipping take?"  # the signature cut off
     assert texts[1].startswith("talk to a human please\n[image: receipt.png] /api/channels/media/")  # no quote
     assert api.get(texts[1].split("] ", 1)[1].split("\n")[0].removeprefix("/api")).content == channel_apis.PNG
@@ -439,12 +429,12 @@ def test_email_full_conversation_threading_and_attachments(
         },
     )
     assert again.status_code == 200
-    settled(azurite, session_id)
-    assert len([m for m in stored_messages(azurite, session_id) if m["sender"] == "visitor"]) == 2
+    settled(module_azurite, session_id)
+    assert len([m for m in stored_messages(module_azurite, session_id) if m["sender"] == "visitor"]) == 2
 
 
-def test_email_signature_refusals(api: httpx.Client, azurite: Azurite) -> None:
-    before = _stored_count(azurite)
+def test_email_signature_refusals(api: httpx.Client, module_azurite: Azurite) -> None:
+    before = _stored_count(module_azurite)
     fields = {
         "headers": _headers("<x@y>", "eve@evil.example", "Hi"),
         "from": "eve@evil.example",
@@ -461,7 +451,7 @@ def test_email_signature_refusals(api: httpx.Client, azurite: Azurite) -> None:
         ).status_code
         == 401
     )
-    assert _stored_count(azurite) == before
+    assert _stored_count(module_azurite) == before
 
 
 # --- Twilio and Telegram ----------------------------------------------------------------------------
@@ -472,7 +462,7 @@ def _twilio_signature(url: str, params: dict[str, str]) -> str:
     return base64.b64encode(hmac.new(TWILIO_TOKEN.encode(), data.encode(), hashlib.sha1).digest()).decode()
 
 
-def test_twilio_sms_in_and_reply_out(api: httpx.Client, host: Host, fake: FakeServer, azurite: Azurite) -> None:
+def test_twilio_sms_in_and_reply_out(api: httpx.Client, host: Host, fake: FakeServer, module_azurite: Azurite) -> None:
     sender = _phone()
     params = {
         "MessageSid": f"SM{uuid.uuid4().hex}",
@@ -483,10 +473,10 @@ def test_twilio_sms_in_and_reply_out(api: httpx.Client, host: Host, fake: FakeSe
         "NumMedia": "0",
     }
     url = host.base_url + "/channels/twilio"
-    before = _stored_count(azurite)
+    before = _stored_count(module_azurite)
     assert api.post("/channels/twilio", data=params, headers={"X-Twilio-Signature": "bm9wZQ=="}).status_code == 401
     assert api.post("/channels/twilio", data=params).status_code == 401
-    assert _stored_count(azurite) == before
+    assert _stored_count(module_azurite) == before
     signed = api.post("/channels/twilio", data=params, headers={"X-Twilio-Signature": _twilio_signature(url, params)})
     assert signed.status_code == 200, signed.text
     replies = eventually(
@@ -504,7 +494,7 @@ def test_twilio_sms_in_and_reply_out(api: httpx.Client, host: Host, fake: FakeSe
     )
 
 
-def test_telegram_in_and_reply_out(api: httpx.Client, fake: FakeServer, azurite: Azurite) -> None:
+def test_telegram_in_and_reply_out(api: httpx.Client, fake: FakeServer, module_azurite: Azurite) -> None:
     chat_id = int(str(uuid.uuid4().int)[:9])
     update = {
         "update_id": chat_id,
@@ -516,13 +506,13 @@ def test_telegram_in_and_reply_out(api: httpx.Client, fake: FakeServer, azurite:
             "from": {"id": chat_id, "is_bot": False, "first_name": "T"},
         },
     }
-    before = _stored_count(azurite)
+    before = _stored_count(module_azurite)
     assert api.post("/channels/telegram", json=update).status_code == 401
     assert (
         api.post("/channels/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}).status_code
         == 401
     )
-    assert _stored_count(azurite) == before
+    assert _stored_count(module_azurite) == before
     ok = api.post("/channels/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET})
     assert ok.status_code == 200, ok.text
     sent = eventually(
@@ -534,8 +524,8 @@ def test_telegram_in_and_reply_out(api: httpx.Client, fake: FakeServer, azurite:
     assert "30 days" in str(sent[0]["text"])
 
 
-def test_unconfigured_channels_answer_404(azurite: Azurite, start_host: Callable[..., Host]) -> None:
-    bare = start_host(host_env(azurite))
+def test_unconfigured_channels_answer_404(module_azurite: Azurite, start_host: Callable[..., Host]) -> None:
+    bare = start_host(host_env(module_azurite))
     with bare.client() as client:
         for method, path in [
             ("POST", "/channels/acs"),

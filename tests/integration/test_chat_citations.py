@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.fakes.openai_server import FakeOpenAI, ok
 from tests.fixtures.knowledge import put_page_source
@@ -38,17 +38,9 @@ SOURCES: list[dict[str, Any]] = [
 
 
 @pytest.fixture(scope="module")
-def own_azurite() -> Iterator[Azurite]:
-    """An Azurite for this module alone."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def desk(own_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
+def desk(module_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     """The product with the offline bot: the test FAQ as its knowledge setting, and three sources."""
-    host = start_host(host_env(own_azurite))
+    host = start_host(host_env(module_azurite))
     with host.client(headers=ADMIN) as admin:
         for body in SOURCES:
             assert admin.post("/knowledge/sources", json=body).status_code == 201
@@ -101,7 +93,7 @@ def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
 
 
 def test_an_answer_cites_the_source_it_came_from_and_keeps_it_in_history(
-    api: httpx.Client, source_ids: dict[str, str], own_azurite: Azurite
+    api: httpx.Client, source_ids: dict[str, str], module_azurite: Azurite
 ) -> None:
     visitor = new_visitor(api)
     tent = say(api, visitor, "Can I rent a tent?")
@@ -127,7 +119,7 @@ def test_an_answer_cites_the_source_it_came_from_and_keeps_it_in_history(
     assert [m["citations"] for m in transcript.json()["messages"] if m["sender"] == "bot"][0] == [
         cite(source_ids, "Tent rental")
     ]
-    settled(own_azurite, visitor.session_id)
+    settled(module_azurite, visitor.session_id)
     assert group_of(api, "Can I rent a tent?") is None  # answered: not a gap
 
 
@@ -146,14 +138,14 @@ def test_the_streamed_answer_ends_with_its_citations(api: httpx.Client, source_i
 
 
 def test_a_question_outside_the_knowledge_is_a_gap_grouped_with_similar_ones(
-    api: httpx.Client, own_azurite: Azurite
+    api: httpx.Client, module_azurite: Azurite
 ) -> None:
     first, second = new_visitor(api), new_visitor(api)
     unknown = say(api, first, "Do you sell kayaks?").json()["reply"]
     assert "don't know" in unknown["text"] and "person" in unknown["text"]
     assert unknown["citations"] == []
     assert say(api, second, "Do you sell kayaks or canoes?").json()["reply"]["citations"] == []
-    settled(own_azurite, first.session_id, second.session_id)
+    settled(module_azurite, first.session_id, second.session_id)
 
     kayaks = eventually(lambda: listed(api, "Do you sell kayaks?", 2), what="the gap")
     assert {kayaks["question"], *kayaks["variants"]} == {"Do you sell kayaks?", "Do you sell kayaks or canoes?"}
@@ -163,21 +155,21 @@ def test_a_question_outside_the_knowledge_is_a_gap_grouped_with_similar_ones(
                            "sampleSessionIds"}  # fmt: skip
 
 
-def test_a_question_followed_by_a_request_for_a_person_is_a_gap(api: httpx.Client, own_azurite: Azurite) -> None:
+def test_a_question_followed_by_a_request_for_a_person_is_a_gap(api: httpx.Client, module_azurite: Azurite) -> None:
     visitor = new_visitor(api)
     assert say(api, visitor, "Can I rent a tent for my dog?").status_code == 200
     handed = say(api, visitor, "I want to talk to a person")
     assert handed.json()["status"] == "human_requested"
-    settled(own_azurite, visitor.session_id)
+    settled(module_azurite, visitor.session_id)
     group = eventually(lambda: listed(api, "Can I rent a tent for my dog?"), what="the handoff gap")
     assert group["reasons"] == {"handoff": 1} and group["sampleSessionIds"] == [visitor.session_id]
     assert group_of(api, "I want to talk to a person") is None  # the request itself is no question
 
 
-def test_dismissing_a_group_hides_it_and_the_api_refuses_strangers(api: httpx.Client, own_azurite: Azurite) -> None:
+def test_dismissing_a_group_hides_it_and_the_api_refuses_strangers(api: httpx.Client, module_azurite: Azurite) -> None:
     visitor = new_visitor(api)
     say(api, visitor, "Do you rent snowshoes?")
-    settled(own_azurite, visitor.session_id)
+    settled(module_azurite, visitor.session_id)
     group = eventually(lambda: listed(api, "Do you rent snowshoes?"), what="the gap")
     url = f"/knowledge/gaps/{group['id']}/dismiss"
     dismissed = api.post(url, headers=ADMIN)
@@ -196,11 +188,11 @@ def test_dismissing_a_group_hides_it_and_the_api_refuses_strangers(api: httpx.Cl
     assert api.get("/knowledge/gaps", headers=ADMIN, params={"limit": 0}).status_code == 422
 
 
-def test_gap_groups_are_paged(api: httpx.Client, own_azurite: Azurite) -> None:
+def test_gap_groups_are_paged(api: httpx.Client, module_azurite: Azurite) -> None:
     visitor = new_visitor(api)
     for question in ("Do you rent paddleboards?", "Is there parking for buses?"):
         say(api, visitor, question)
-    settled(own_azurite, visitor.session_id)
+    settled(module_azurite, visitor.session_id)
     eventually(lambda: len(gap_groups(api)) >= 2, what="two groups")
     first = api.get("/knowledge/gaps", headers=ADMIN, params={"limit": 1}).json()
     assert len(first["groups"]) == 1 and first["total"] >= 2 and first["nextCursor"]
@@ -208,10 +200,10 @@ def test_gap_groups_are_paged(api: httpx.Client, own_azurite: Azurite) -> None:
     assert len(second["groups"]) == 1 and second["groups"][0]["id"] != first["groups"][0]["id"]
 
 
-def test_only_http_links_are_cited(api: httpx.Client, own_azurite: Azurite) -> None:
-    safe = put_page_source(own_azurite, "Boot care", "Wax leather boots twice a season.", "https://shop.example/care",
+def test_only_http_links_are_cited(api: httpx.Client, module_azurite: Azurite) -> None:
+    safe = put_page_source(module_azurite, "Boot care", "Wax leather boots twice a season.", "https://shop.example/care",
                            "boots")  # fmt: skip
-    hostile = put_page_source(own_azurite, "<b>Gaiters</b>", "Gaiters keep snow out of boots on deep trails.",
+    hostile = put_page_source(module_azurite, "<b>Gaiters</b>", "Gaiters keep snow out of boots on deep trails.",
                               "javascript:alert(1)", "")  # fmt: skip
     visitor = new_visitor(api)
 
@@ -238,11 +230,11 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def llm_desk(own_azurite: Azurite, start_host: Callable[..., Host], desk: Host, fake_llm: FakeOpenAI) -> Host:
+def llm_desk(module_azurite: Azurite, start_host: Callable[..., Host], desk: Host, fake_llm: FakeOpenAI) -> Host:
     """The same knowledge (``desk`` added the sources), answered by the openai SDK against the fake."""
     del desk
     env = {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": fake_llm.base_url, "OPENAI_API_KEY": "sk-test"}
-    return start_host(host_env(own_azurite, **env))
+    return start_host(host_env(module_azurite, **env))
 
 
 def excerpts_in(prompt: str) -> dict[int, str]:
@@ -286,7 +278,7 @@ def test_the_model_gets_numbered_excerpts_and_its_markers_choose_the_citations(
 
 
 def test_the_model_saying_it_does_not_know_cites_nothing_and_is_a_gap(
-    llm_desk: Host, fake_llm: FakeOpenAI, own_azurite: Azurite
+    llm_desk: Host, fake_llm: FakeOpenAI, module_azurite: Azurite
 ) -> None:
     with llm_desk.client() as api:
         visitor: Visitor = new_visitor(api)
@@ -294,6 +286,6 @@ def test_the_model_saying_it_does_not_know_cites_nothing_and_is_a_gap(
         reply = say(api, visitor, "Louez-vous des vélos électriques ?").json()["reply"]
         assert reply["text"] == "Je ne sais pas. Voulez-vous parler à une personne de l'équipe ?"
         assert reply["citations"] == []
-        settled(own_azurite, visitor.session_id)
+        settled(module_azurite, visitor.session_id)
         group = eventually(lambda: listed(api, "Louez-vous des vélos électriques ?"), what="the gap")
         assert group["reasons"] == {"unanswered": 1}

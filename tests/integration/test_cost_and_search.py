@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.support import ADMIN_KEY, host_env, in_storage, new_visitor, say, seed_session, settled
 
@@ -21,17 +21,9 @@ AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 @pytest.fixture(scope="module")
-def store_azurite() -> Iterator[Azurite]:
-    """This module's own Azurite."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def host(store_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
+def host(module_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     """The admin app on this module's Azurite, bootstrapped."""
-    started = start_host(host_env(store_azurite))
+    started = start_host(host_env(module_azurite))
     with started.client() as api:
         assert api.get("/health").status_code == 200
     return started
@@ -47,7 +39,7 @@ def api(host: Host) -> Iterator[httpx.Client]:
 # --- cost -------------------------------------------------------------------------------------------
 
 
-def test_cost_buckets_match_the_seeded_rollups(store_azurite: Azurite, api: httpx.Client) -> None:
+def test_cost_buckets_match_the_seeded_rollups(module_azurite: Azurite, api: httpx.Client) -> None:
     from shared.storage.rollups import RollupRepository
 
     now = datetime.now(UTC)
@@ -70,7 +62,7 @@ def test_cost_buckets_match_the_seeded_rollups(store_azurite: Azurite, api: http
         for hours_ago, counters in seeds:
             await repo.add(now - timedelta(hours=hours_ago), **counters)
 
-    in_storage(store_azurite, seed)
+    in_storage(module_azurite, seed)
 
     day = api.get("/cost", params={"window": "24h", "bucketHours": 6}).json()
     assert day["window"] == "24h" and day["bucketHours"] == 6 and len(day["buckets"]) == 4
@@ -133,7 +125,7 @@ def _all_pages(api: httpx.Client, sort_by: str, limit: int) -> list[list[str]]:
             return pages
 
 
-def test_top_sessions_and_transcripts(store_azurite: Azurite, api: httpx.Client) -> None:
+def test_top_sessions_and_transcripts(module_azurite: Azurite, api: httpx.Client) -> None:
     base = datetime.now(UTC) - timedelta(hours=3)
     costs = [500, 12_000, 3_000, 7_000, 1_000]  # micro-dollars per bot reply; two replies each
 
@@ -146,7 +138,7 @@ def test_top_sessions_and_transcripts(store_azurite: Azurite, api: httpx.Client)
             for i, cost in enumerate(costs)
         ]  # fmt: skip
 
-    ids = in_storage(store_azurite, seed)
+    ids = in_storage(module_azurite, seed)
     by_cost = [ids[i] for i in (1, 3, 2, 4, 0)]  # 24000, 14000, 6000, 2000, 1000 micro-dollars
     pages = _all_pages(api, "cost", 2)
     assert [s for page in pages for s in page if s in ids] == by_cost
@@ -175,17 +167,17 @@ def test_top_sessions_and_transcripts(store_azurite: Azurite, api: httpx.Client)
     assert missing.status_code == 404 and missing.json()["type"].endswith("session-not-found")
 
 
-def test_a_session_costing_more_than_int32_micro_dollars_is_listed(store_azurite: Azurite, api: httpx.Client) -> None:
+def test_a_session_costing_more_than_int32_micro_dollars_is_listed(module_azurite: Azurite, api: httpx.Client) -> None:
     # Past Int32 in micro-dollars ($2,147.48): the orderings must still take the session.
     at = datetime.now(UTC)
     expensive = in_storage(
-        store_azurite, lambda: seed_session([("visitor", "big"), ("bot", "costly")], at=at, cost_micro=3_000_000_000)
+        module_azurite, lambda: seed_session([("visitor", "big"), ("bot", "costly")], at=at, cost_micro=3_000_000_000)
     )
     top = api.get("/sessions", params={"sortBy": "cost", "limit": 1}).json()["sessions"]
     assert [(s["sessionId"], s["costUsd"]) for s in top] == [(expensive, 3000.0)]
 
 
-def test_sessions_without_cost_sort_last(store_azurite: Azurite, api: httpx.Client) -> None:
+def test_sessions_without_cost_sort_last(module_azurite: Azurite, api: httpx.Client) -> None:
     at = datetime.now(UTC) - timedelta(hours=2)
 
     async def seed() -> list[str]:
@@ -194,7 +186,7 @@ def test_sessions_without_cost_sort_last(store_azurite: Azurite, api: httpx.Clie
             await seed_session([("visitor", "paid"), ("bot", "answer")], at=at, cost_micro=1),
         ]
 
-    free, paid = in_storage(store_azurite, seed)
+    free, paid = in_storage(module_azurite, seed)
     ranked = [s for page in _all_pages(api, "cost", 200) for s in page]
     assert ranked.index(paid) < ranked.index(free)
 
@@ -213,7 +205,7 @@ def _texts(body: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def corpus(store_azurite: Azurite) -> dict[str, str]:
+def corpus(module_azurite: Azurite) -> dict[str, str]:
     """Messages in a compacted segment, in a bulk segment and still pending: name -> session id."""
     from shared import search
     from shared.conversations.models import Message
@@ -239,7 +231,7 @@ def corpus(store_azurite: Azurite) -> dict[str, str]:
         ids["bulk"] = bulk_id
         return ids
 
-    return in_storage(store_azurite, seed)
+    return in_storage(module_azurite, seed)
 
 
 def test_search_finds_words_and_phrases_ignoring_case_and_accents(api: httpx.Client, corpus: dict[str, str]) -> None:

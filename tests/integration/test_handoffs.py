@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from shared.conversations import texts
 from tests.conftest import Host
 from tests.support import ADMIN_KEY, WEBSITE, eventually, host_env, new_visitor, run_timer, say, set_session, settled
@@ -31,17 +31,9 @@ RESET = {
 
 
 @pytest.fixture(scope="module")
-def storage() -> Iterator[Azurite]:
-    """This module's own Azurite: the configuration it changes is the deployment's."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def host(storage: Azurite, start_host: Callable[..., Host]) -> Host:
+def host(module_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     """A worker whose office hours are judged at :data:`CLOCK`."""
-    return start_host(host_env(storage, DEV_OFFICE_CLOCK=CLOCK))
+    return start_host(host_env(module_azurite, DEV_OFFICE_CLOCK=CLOCK))
 
 
 @pytest.fixture()
@@ -88,7 +80,7 @@ def queue_row(api: httpx.Client, agent: dict[str, str], session_id: str) -> dict
 
 
 def test_outside_hours_the_visitor_is_told_when_the_team_is_back_and_may_leave_an_email(
-    api: httpx.Client, host: Host, storage: Azurite
+    api: httpx.Client, host: Host, module_azurite: Azurite
 ) -> None:
     configure(api, officeHours=CLOSED_NOW, awayMessage=AWAY)
     opened = api.post("/widget/session", json={}, headers={"Origin": WEBSITE})
@@ -125,7 +117,7 @@ def test_outside_hours_the_visitor_is_told_when_the_team_is_back_and_may_leave_a
     assert say(api, visitor, "Still there?").json()["away"]["email"] == "jane.doe@example.com"
 
     agent = agent_token(api, "Night Reader")
-    settled(storage, visitor.session_id)
+    settled(module_azurite, visitor.session_id)
     row = queue_row(api, agent, visitor.session_id)
     assert row["handoff"]["email"] == "jane.doe@example.com"
     assert row["waitingSeconds"] is not None
@@ -135,7 +127,7 @@ def test_outside_hours_the_visitor_is_told_when_the_team_is_back_and_may_leave_a
     assert [e["actor"] for e in audited.json()["events"]] == ["visitor"]
 
     # The wait timer doesn't hand a night request back to the bot while the team is away.
-    set_session(storage, visitor.session_id, handoffRequestedAt="2026-03-02T20:00:00.000Z")
+    set_session(module_azurite, visitor.session_id, handoffRequestedAt="2026-03-02T20:00:00.000Z")
     run_timer(host, "listener_timeouts")
     history = api.get(f"/chat/{visitor.session_id}/messages", headers=visitor.auth).json()
     assert history["status"] == "human_requested"
@@ -176,13 +168,15 @@ def test_the_handoff_threshold_offers_a_person_or_hands_over(api: httpx.Client) 
 # --- the summary --------------------------------------------------------------------------------------
 
 
-def test_the_claim_returns_the_summary_with_the_visitors_ask_and_facts(api: httpx.Client, storage: Azurite) -> None:
+def test_the_claim_returns_the_summary_with_the_visitors_ask_and_facts(
+    api: httpx.Client, module_azurite: Azurite
+) -> None:
     visitor = new_visitor(api)
     assert say(api, visitor, "How long does standard shipping take?").status_code == 200
     ask = "My order #AB12345 never arrived, my email is jane@example.com"
     assert say(api, visitor, ask).status_code == 200
     assert say(api, visitor, "talk to a human please").json()["status"] == "human_requested"
-    settled(storage, visitor.session_id)
+    settled(module_azurite, visitor.session_id)
     agent = agent_token(api, "Summary Reader")
     row = queue_row(api, agent, visitor.session_id)
     summary = row["handoff"]["summary"]

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.fakes.azure_search_server import API_KEY, FakeAzureSearch
 from tests.fakes.embeddings_server import FakeEmbeddings
@@ -43,20 +43,15 @@ def embeddings() -> Iterator[FakeEmbeddings]:
 
 
 @pytest.fixture(scope="module")
-def own_azurite() -> Iterator[Azurite]:
-    """An Azurite for this module alone (the sources here are nobody else's)."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
 def desk(
-    own_azurite: Azurite, start_host: Callable[..., Host], search_service: FakeAzureSearch, embeddings: FakeEmbeddings
+    module_azurite: Azurite,
+    start_host: Callable[..., Host],
+    search_service: FakeAzureSearch,
+    embeddings: FakeEmbeddings,
 ) -> Host:
     """The product with knowledge in Azure AI Search (plain http is allowed to a loopback endpoint)."""
     env = host_env(
-        own_azurite,
+        module_azurite,
         KNOWLEDGE_BACKEND="azure-search",
         AZURE_SEARCH_ENDPOINT=search_service.url,
         AZURE_SEARCH_API_KEY=API_KEY,

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.knowledge_files import make_pdf
 from tests.knowledge_site import Site, docx_guide, shop
@@ -22,18 +22,10 @@ MAX_FILE_BYTES = 300_000
 
 
 @pytest.fixture(scope="module")
-def kazurite() -> Iterator[Azurite]:
-    """An Azurite of this module's own: no other host may take its knowledge queue's jobs."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def khost(kazurite: Azurite, start_host: Callable[..., Host]) -> Host:
+def khost(module_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     """The product in Development, allowed to crawl loopback (the test sites), with a small file limit."""
     return start_host(
-        host_env(kazurite, KNOWLEDGE_ALLOW_PRIVATE_URLS="true", KNOWLEDGE_MAX_FILE_BYTES=str(MAX_FILE_BYTES))
+        host_env(module_azurite, KNOWLEDGE_ALLOW_PRIVATE_URLS="true", KNOWLEDGE_MAX_FILE_BYTES=str(MAX_FILE_BYTES))
     )
 
 
@@ -221,13 +213,13 @@ def test_a_sitemap_index_is_followed_to_its_pages(kapi: httpx.Client, site: Site
 
 
 def test_sync_reindexes_only_what_changed_and_drops_what_vanished(
-    kapi: httpx.Client, site: Site, kazurite: Azurite
+    kapi: httpx.Client, site: Site, module_azurite: Azurite
 ) -> None:
     brand = word()
     shop(site, brand)
     source = settle(kapi, create(kapi, {"type": "url", "url": site.url + "/"})["id"])
     assert source["pages"] == 4
-    before = chunk_rows(kazurite, source["id"])
+    before = chunk_rows(module_azurite, source["id"])
 
     response = kapi.post(f"/knowledge/sources/{source['id']}/sync")
     assert response.status_code == 202, response.text
@@ -241,7 +233,7 @@ def test_sync_reindexes_only_what_changed_and_drops_what_vanished(
         "startedAt": 0, "finishedAt": 0, "pages": 4, "added": 0, "changed": 0, "unchanged": 4, "removed": 0,
         "failed": 0, "chunksWritten": 0, "skipped": {"robots": 1, "offsite": 1},
     }  # fmt: skip
-    assert chunk_rows(kazurite, source["id"]) == before  # not one chunk row rewritten
+    assert chunk_rows(module_azurite, source["id"]) == before  # not one chunk row rewritten
 
     # /returns changes, /shipping disappears (404), /care is no longer linked (the redirect goes).
     site.html("/returns", "Returns", f"<h1>Returns</h1><p>Unused {brand} gear now comes back within 60 days.</p>")
@@ -258,7 +250,7 @@ def test_sync_reindexes_only_what_changed_and_drops_what_vanished(
     hits = [hit for hit in search(kapi, f"{brand} gear back within days", top=20) if hit["sourceId"] == source["id"]]
     assert "60 days" in hits[0]["text"] and not any("30 days" in hit["text"] for hit in hits)
     assert not any(brand in hit["text"] and "parcel" in hit["text"] for hit in search(kapi, f"{brand} parcel ships"))
-    after = chunk_rows(kazurite, source["id"])
+    after = chunk_rows(module_azurite, source["id"])
     home = [key for key in before if key in after]
     assert home and all(after[key] == before[key] for key in home)  # the unchanged home page's rows untouched
 
@@ -334,7 +326,7 @@ def test_private_addresses_stay_refused_in_production_whatever_the_setting(
 
 
 def test_deleting_a_crawled_source_removes_it_from_answers_at_once(
-    kapi: httpx.Client, site: Site, kazurite: Azurite
+    kapi: httpx.Client, site: Site, module_azurite: Azurite
 ) -> None:
     brand = word()
     shop(site, brand)
@@ -342,8 +334,8 @@ def test_deleting_a_crawled_source_removes_it_from_answers_at_once(
     assert search(kapi, f"{brand} refund")
     assert kapi.delete(f"/knowledge/sources/{source['id']}").status_code == 204
     assert [hit for hit in search(kapi, f"{brand} refund") if hit["sourceId"] == source["id"]] == []
-    assert chunk_rows(kazurite, source["id"]) == {}
-    stored_pages = tables(kazurite).get_table_client("knowledgepages")
+    assert chunk_rows(module_azurite, source["id"]) == {}
+    stored_pages = tables(module_azurite).get_table_client("knowledgepages")
     assert list(stored_pages.query_entities(f"PartitionKey eq '{source['id']}'")) == []
     assert kapi.get(f"/knowledge/sources/{source['id']}/pages").status_code == 404
 
@@ -471,7 +463,7 @@ def test_a_retried_upload_with_its_idempotency_key_makes_one_source(kapi: httpx.
 
 
 def test_refresh_is_set_by_patch_and_a_due_source_is_refreshed_by_the_timer(
-    kapi: httpx.Client, site: Site, khost: Host, kazurite: Azurite
+    kapi: httpx.Client, site: Site, khost: Host, module_azurite: Azurite
 ) -> None:
     brand = word()
     site.raw("/robots.txt", b"", "text/plain", status=404)
@@ -486,7 +478,7 @@ def test_refresh_is_set_by_patch_and_a_due_source_is_refreshed_by_the_timer(
     assert settle(kapi, source["id"])["lastSyncedAt"] == source["lastSyncedAt"]
 
     site.html("/", "News", f"<p>The {brand} sale starts in June.</p>")
-    age(kazurite, source["id"], lastSyncedAt=long_ago(days=1, seconds=5), queuedAt=long_ago(days=1, seconds=5))
+    age(module_azurite, source["id"], lastSyncedAt=long_ago(days=1, seconds=5), queuedAt=long_ago(days=1, seconds=5))
     run_timer(khost, "knowledge_refresh")
     refreshed = eventually(lambda: (s := settle(kapi, source["id"]))["lastSyncedAt"] > source["lastSyncedAt"] and s)
     assert refreshed["lastSync"]["changed"] == 1 and refreshed["title"] == "Shop news"  # a title set by hand stays
@@ -498,28 +490,28 @@ def test_refresh_is_set_by_patch_and_a_due_source_is_refreshed_by_the_timer(
 
 
 def test_a_job_a_crash_left_behind_is_retried_then_failed(
-    kapi: httpx.Client, site: Site, khost: Host, kazurite: Azurite
+    kapi: httpx.Client, site: Site, khost: Host, module_azurite: Azurite
 ) -> None:
     brand = word()
     site.raw("/robots.txt", b"", "text/plain", status=404)
     site.html("/", "Home", f"<p>The {brand} shop.</p>")
     source = settle(kapi, create(kapi, {"type": "url", "url": site.url})["id"])
-    job = tables(kazurite).get_table_client("knowledgesources").get_entity("source", source["id"])["job"]
+    job = tables(module_azurite).get_table_client("knowledgesources").get_entity("source", source["id"])["job"]
 
     # While a job is alive, a sync starts no second one.
-    age(kazurite, source["id"], status="indexing", attempts=1, heartbeatAt=long_ago(seconds=1))
+    age(module_azurite, source["id"], status="indexing", attempts=1, heartbeatAt=long_ago(seconds=1))
     assert kapi.post(f"/knowledge/sources/{source['id']}/sync").json()["status"] == "indexing"
     run_timer(khost, "knowledge_refresh")
     assert kapi.get(f"/knowledge/sources/{source['id']}").json()["status"] == "indexing"
     # Stuck "indexing" with no heartbeat for an hour (its worker died): the timer queues it again.
-    age(kazurite, source["id"], heartbeatAt=long_ago(seconds=3600))
+    age(module_azurite, source["id"], heartbeatAt=long_ago(seconds=3600))
     run_timer(khost, "knowledge_refresh")
     retried = eventually(lambda: (s := settle(kapi, source["id"]))["lastSyncedAt"] > source["lastSyncedAt"] and s)
     assert retried["status"] == "ready"
 
     # Stuck again after its last attempt: failed, with what to do, and its content kept.
-    assert tables(kazurite).get_table_client("knowledgesources").get_entity("source", source["id"])["job"] == job
-    age(kazurite, source["id"], status="indexing", attempts=3, heartbeatAt=long_ago(seconds=3600))
+    assert tables(module_azurite).get_table_client("knowledgesources").get_entity("source", source["id"])["job"] == job
+    age(module_azurite, source["id"], status="indexing", attempts=3, heartbeatAt=long_ago(seconds=3600))
     run_timer(khost, "knowledge_refresh")
     failed = settle(kapi, source["id"])
     assert failed["status"] == "failed" and "indexing stopped 3 times" in failed["error"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devhost.azurite import Azurite, start_azurite
+from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.fakes.openai_server import FakeOpenAI, ok
 from tests.support import ADMIN_KEY, host_env, tables
@@ -27,17 +27,9 @@ PRICES = '{"gpt-4o-mini": {"prompt": 0.15, "completion": 0.6}}'
 
 
 @pytest.fixture(scope="module")
-def own_azurite() -> Iterator[Azurite]:
-    """An Azurite for this module alone."""
-    instance = start_azurite()
-    yield instance
-    instance.stop()
-
-
-@pytest.fixture(scope="module")
-def desk(own_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
+def desk(module_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
     """The product with the offline bot, the test FAQ as its knowledge setting, and one text source."""
-    host = start_host(host_env(own_azurite))
+    host = start_host(host_env(module_azurite))
     with host.client(headers=ADMIN) as admin:
         assert admin.post("/knowledge/sources", json=STOVE).status_code == 201
     return host
@@ -52,12 +44,12 @@ def fake_llm() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture(scope="module")
-def paid_desk(own_azurite: Azurite, start_host: Callable[..., Host], desk: Host, fake_llm: FakeOpenAI) -> Host:
+def paid_desk(module_azurite: Azurite, start_host: Callable[..., Host], desk: Host, fake_llm: FakeOpenAI) -> Host:
     """The same knowledge answered by the openai SDK against the fake, with a price table."""
     del desk  # it added the source
     env = {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": fake_llm.base_url, "OPENAI_API_KEY": "sk-test",
            "LLM_PRICES": PRICES, "LLM_MAX_RETRIES": "0"}  # fmt: skip
-    return start_host(host_env(own_azurite, **env))
+    return start_host(host_env(module_azurite, **env))
 
 
 def tried(host: Host, question: str) -> dict[str, Any]:
@@ -85,7 +77,7 @@ def source_id(host: Host, title: str) -> str:
         return next(s["id"] for s in admin.get("/knowledge/sources").json()["sources"] if s["title"] == title)
 
 
-def test_the_offline_bot_shows_its_excerpts_and_its_cited_answer(desk: Host, own_azurite: Azurite) -> None:
+def test_the_offline_bot_shows_its_excerpts_and_its_cited_answer(desk: Host, module_azurite: Azurite) -> None:
     body = tried(desk, "  Which fuel does the Zephyr camp stove burn?  ")
     stove = source_id(desk, "Camp stove guide")
     assert body["question"] == "Which fuel does the Zephyr camp stove burn?"
@@ -116,7 +108,7 @@ def test_the_offline_bot_shows_its_excerpts_and_its_cited_answer(desk: Host, own
     assert unknown["answer"]["grounded"] is False and unknown["answer"]["gap"] == "no-match"
     assert "don't know" in unknown["answer"]["text"] and unknown["answer"]["citations"] == []
     assert all(result["cited"] is False for result in unknown["results"])
-    nothing_stored(desk, own_azurite)
+    nothing_stored(desk, module_azurite)
     with desk.client(headers=ADMIN) as admin:  # and no content gap: no visitor asked it
         assert admin.get("/knowledge/gaps").json()["groups"] == []
 
@@ -134,7 +126,7 @@ def test_a_disabled_source_is_not_read(desk: Host) -> None:
 
 
 def test_an_llm_answer_reports_its_tokens_and_cost_and_is_not_counted(
-    paid_desk: Host, fake_llm: FakeOpenAI, own_azurite: Azurite
+    paid_desk: Host, fake_llm: FakeOpenAI, module_azurite: Azurite
 ) -> None:
     stove = source_id(paid_desk, "Camp stove guide")
     fake_llm.script(
@@ -156,7 +148,7 @@ def test_an_llm_answer_reports_its_tokens_and_cost_and_is_not_counted(
     fake_llm.script(ok("I don't know; shall I bring in a person? [no-answer]"))
     unsure = tried(paid_desk, "Do you sell kayaks?")["answer"]
     assert unsure["gap"] == "unanswered" and unsure["citations"] == [] and unsure["text"].endswith("person?")
-    nothing_stored(paid_desk, own_azurite)
+    nothing_stored(paid_desk, module_azurite)
 
 
 def test_the_route_refuses_strangers_and_bad_questions(desk: Host) -> None:
