@@ -83,8 +83,11 @@ browser:
 dev: setup
 	$(BIN)/python -m devhost.dev
 
+# Whole modules go to each of TEST_WORKERS processes (module fixtures stay together); most tests wait on
+# servers and browsers rather than the CPU, so three workers fit two cores.
+TEST_WORKERS ?= 3
 test: setup browser $(TOOLS)/.installed-$(CHECKOV_VERSION)
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations 25 $(PYTEST_ARGS)
 
 # The Marketplace template is checked offline: schemas and arm-ttk's rules (infra/checks.py, and the
 # broken copies in tests/infra), then checkov with the skip list in infra/checkov.yaml.
