@@ -3,20 +3,52 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# Test workers running side by side (pytest-xdist sets PYTEST_XDIST_WORKER=gw<N>) each take ports from a
+# block of their own below Linux's ephemeral range (32768+). Two workers asking the kernel for "any free
+# port" can be handed the same one: the second server then fails to bind while the first worker's
+# readiness check connects to the other's server and its test talks to the wrong process.
+_BLOCK_START, _BLOCK_SIZE = 12000, 2500
+
+
+def _worker_ports() -> Iterator[int] | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit()):
+        return None
+    low = _BLOCK_START + int(worker[2:]) % 8 * _BLOCK_SIZE
+    start = random.randrange(_BLOCK_SIZE)  # a rerun doesn't meet the last run's sockets in TIME_WAIT
+    return (low + (start + i) % _BLOCK_SIZE for i in itertools.count())
+
+
+_PORTS = _worker_ports()
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
+    """A TCP port on loopback that nothing listens on right now (and no other test worker will pick)."""
+    if _PORTS is not None:
+        return next(port for port in _PORTS if _is_free(port))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
