@@ -44,6 +44,7 @@
     if (!data.color && isColor(c.color)) config.color = c.color;
     if (!data.position && (c.position === "left" || c.position === "right")) config.position = c.position;
     config.choice = c.visitorChoice === true;
+    config.replyIn = typeof c.replyIn === "string" ? c.replyIn : "";
     setAway(c.away);
     applyConfig();
   };
@@ -573,7 +574,7 @@ textarea:disabled{background:#f3f4f6}
   // The header's line while the assistant answers: when the team replies (office hours).
   function presence() {
     const a = state.away;
-    if (!a || a.open !== false) return "The team usually replies in a few minutes";
+    if (!a || a.open !== false) return "The team usually replies in " + (config.replyIn || "a few minutes");
     return a.when ? "The team is away \u00b7 back " + String(a.when) : "The team is away \u00b7 we'll reply by email";
   }
 

@@ -14,6 +14,7 @@ Office hours are judged by :func:`office_now`: the clock, or in Development only
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import zoneinfo
@@ -24,6 +25,7 @@ from typing import Any, cast
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.analytics.typical import usual_reply
 from shared.clock import iso, parse_iso, utcnow
 from shared.config import get_settings
 from shared.control.hours import is_open, next_open
@@ -147,10 +149,16 @@ async def wait_floor() -> tuple[bool, datetime | None]:
 
 
 async def widget_config() -> dict[str, Any]:
-    """What the widget needs to know beside its title and colour: choice up front, and away."""
-    config = await current()
+    """What the widget needs to know beside its title and colour: choice up front, away, and how fast
+    the team usually replies (measured; None until there are replies to judge by)."""
+    config, reply_in = await asyncio.gather(current(), usual_reply())
     state = availability_of(config, office_now())
-    return {"visitorChoice": config.visitorChoice, "awayMessage": config.awayMessage, "away": state.public()}
+    return {
+        "visitorChoice": config.visitorChoice,
+        "awayMessage": config.awayMessage,
+        "away": state.public(),
+        "replyIn": reply_in,
+    }
 
 
 # --- the away email ----------------------------------------------------------------------------------

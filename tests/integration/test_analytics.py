@@ -20,6 +20,7 @@ from tests.conftest import Host
 from tests.integration.test_agents import _reindex, agent_token
 from tests.support import (
     ADMIN_KEY,
+    WEBSITE,
     Visitor,
     eventually,
     host_env,
@@ -220,3 +221,26 @@ def test_rating_refusals_and_once(api: httpx.Client, module_azurite: Azurite) ->
     assert (
         events and rated[0]["details"] == {"score": "3", "comment": "Slow but fine"} and rated[0]["actor"] == "visitor"
     )
+
+
+def test_the_widget_says_how_fast_the_team_usually_replies(
+    api: httpx.Client, module_azurite: Azurite, start_host: Callable[..., Host]
+) -> None:
+    cy = agent_token(api, "Cy Analytics")
+    replied = [_handed_to(api, cy, "On it.", close=False) for _ in range(3)]
+    settled(module_azurite, *(v.session_id for v in replied))
+    today = datetime.now(UTC).date()
+    window = {"from": (today - timedelta(days=13)).isoformat(), "to": today.isoformat()}
+    totals = api.get("/analytics", params=window, headers=ADMIN).json()["totals"]["firstHumanReply"]
+    assert totals["count"] >= 3
+    # Replies here take well under a minute (the test's agent answers at once).
+    assert totals["p50Ms"] <= 60_000
+    # A worker reads the figure at most every few minutes: a host started now says it in words.
+    fresh = start_host(host_env(module_azurite, IDLE_CLOSE_MINUTES="60"))
+    try:
+        with fresh.client() as other:
+            opened = other.post("/widget/session", json={}, headers={"Origin": WEBSITE})
+    finally:
+        fresh.stop()
+    assert opened.status_code == 201
+    assert opened.json()["config"]["replyIn"] == "under a minute"

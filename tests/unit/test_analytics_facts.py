@@ -17,6 +17,7 @@ from shared.analytics.facts import (
     percentile,
 )
 from shared.analytics.report import bucket_starts, parse_range, summarise
+from shared.analytics.typical import MIN_REPLIES, median_of, reply_words
 from shared.conversations.machine import Rate, decide
 from shared.conversations.models import CLOSED, OPEN, Message, Session
 from shared.errors import Problem
@@ -114,3 +115,34 @@ def test_summary_of_days() -> None:
     assert totals["costPerResolutionUsd"] == 2.0 and totals["csat"]["average"] == 4.5
     assert [b["conversations"] for b in body["buckets"]] == [0, 4]
     assert body["agents"][0]["firstReplyP50Ms"] == 1_000 and body["agents"][0]["csat"] == {"count": 1, "average": 5.0}
+
+
+@pytest.mark.parametrize(
+    ("p50_ms", "words"),
+    [
+        (None, None),
+        (1_000, "under a minute"),
+        (60_000, "under a minute"),
+        (90_000, "under 2 minutes"),
+        (300_000, "under 5 minutes"),
+        (1_800_000, "under 30 minutes"),
+        (3_600_000, "under an hour"),
+        (7_200_000, "under 2 hours"),
+        (14_400_000, "under 4 hours"),
+        (28_800_000, "a day"),
+        (86_400_000, "a day"),
+        (86_400_001, "more than a day"),
+    ],
+)
+def test_the_usual_reply_in_words(p50_ms: int | None, words: str | None) -> None:
+    assert reply_words(p50_ms) == words
+
+
+def test_the_usual_reply_needs_enough_replies_to_judge_by() -> None:
+    histogram = [0] * (len(REPLY_EDGES_MS) + 1)
+    histogram[REPLY_EDGES_MS.index(120_000)] = MIN_REPLIES - 1
+    assert median_of(histogram) is None
+    histogram[REPLY_EDGES_MS.index(1_000)] = 1  # the median of 1 s, 2 min, 2 min
+    assert median_of(histogram) == 120_000
+    histogram[REPLY_EDGES_MS.index(1_000)] = MIN_REPLIES
+    assert median_of(histogram) == 1_000
