@@ -450,7 +450,7 @@ register(
         "Try a question on the bot.",
         ADMIN,
         request=Body(knowledge.QuestionIn),
-        errors=(*COMMON_ERRORS, 403),
+        errors=(*COMMON_ERRORS, 403, 409),
         tag="knowledge",
     ),  # fmt: skip
     Operation(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from shared.clock import utcnow
 from shared.config import Settings
+from shared.control.model import CostCaps
 from shared.control.store import current
 from shared.conversations.models import Session
 from shared.conversations.texts import BOT_OFF, DEPLOYMENT_CAP, MONTHLY_CAP, SESSION_CAP
@@ -121,6 +122,16 @@ async def refusal(session: Session, settings: Settings | None = None) -> str | N
         session_cost_today(session), session_usd
     ):
         return SESSION_CAP
+    return await deployment_refusal(caps)
+
+
+async def deployment_refusal(caps: CostCaps | None = None) -> str | None:
+    """Which of the deployment's caps (calls or USD per day, USD per month) is reached, or None.
+
+    Also the guard of AI calls made without a conversation (a question tried on the dashboard).
+    """
+    if caps is None:
+        caps = (await current()).costCaps
     if caps.aiCallsPerDay is not None and await deployment_calls_today() >= caps.aiCallsPerDay:
         return DEPLOYMENT_CAP
     if caps.perDayUsd is not None and await deployment_cost_today() >= _micro(caps.perDayUsd):

@@ -1,16 +1,25 @@
 """Trying a question on the bot from the dashboard: the excerpts it reads, and the answer it gives.
 
 The same path as a visitor's first message (:func:`shared.llm.ground`, then the configured
-provider's ``reply``), without a conversation: nothing is stored, no session is opened, and the
-call is not counted in the visitor cost rollups or the cost caps. With an LLM provider it is a
-real call that costs what a visitor's turn costs; the answer says how much.
+provider's ``reply``), without a conversation: nothing of it is stored and no session is opened.
+With an LLM provider it is a real call that costs what a visitor's turn costs, so it is held to the
+deployment's cost caps (a reached cap is 409 ``cost-cap-reached``, before any call) and counted in
+the hourly rollups (``/api/cost``, the caps) like a visitor's; the answer says what it cost.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from shared.clock import utcnow
+from shared.conversations import guards
+from shared.conversations.texts import DEPLOYMENT_CAP, MONTHLY_CAP
+from shared.errors import Problem
 from shared.llm import BotReply, Excerpt, Grounding, cost_micro_usd, get_llm_settings, get_provider, ground
+from shared.storage.rollups import RollupRepository
+
+log = logging.getLogger(__name__)
 
 
 def _page(source_id: str, url: str | None) -> tuple[str, str | None]:
@@ -63,9 +72,35 @@ def preview_view(question: str, grounding: Grounding, reply: BotReply, cost: int
     }
 
 
+_CAP_WORDS = {MONTHLY_CAP: "this month's", DEPLOYMENT_CAP: "today's"}
+
+
 async def preview_answer(question: str) -> dict[str, Any]:
     """Ground ``question`` and ask the bot, as a visitor's first message would, without a conversation."""
+    reached = await guards.deployment_refusal()
+    if reached is not None:
+        raise Problem(
+            409,
+            f"The deployment has reached {_CAP_WORDS.get(reached, 'its')} AI cost cap, so the question was not "
+            "asked. Raise the cap in Settings (costCaps) or try again when it resets.",
+            kind="cost-cap-reached",
+            cap=reached,
+        )
     grounding = await ground([], question)
     reply = await get_provider().reply([], question, grounding)
     cost = cost_micro_usd(reply.model, reply.prompt_tokens, reply.completion_tokens, get_llm_settings().prices)
+    await _count(reply, cost)
     return preview_view(question, grounding, reply, cost)
+
+
+async def _count(reply: BotReply, cost: int) -> None:
+    """Count the call where visitors' calls are counted (the answer is given even if this fails)."""
+    guards.count_call(cost)
+    try:
+        calls = 0 if reply.failed else 1  # as a visitor's turn counts it
+        await RollupRepository().add(
+            utcnow(), calls=calls, promptTokens=reply.prompt_tokens, completionTokens=reply.completion_tokens,
+            costMicroUsd=cost,
+        )  # fmt: skip
+    except Exception:  # the call is made and paid for: its answer is still worth showing
+        log.warning("could not count a dashboard question's AI call in the rollups", exc_info=True)

@@ -1,8 +1,9 @@
 """``POST /api/knowledge/test``: a question tried on the bot from the dashboard, through the real devhost.
 
 The excerpts and the answer come from the path a visitor's message takes (offline bot, or the real
-``openai`` SDK against the fake OpenAI server), but no conversation is stored and nothing is counted
-as visitor usage. Each host has an Azurite of its own so the counts checked here are this module's.
+``openai`` SDK against the fake OpenAI server), but no conversation is stored. A paid call is counted
+where visitors' calls are (``/api/cost``) and held to the deployment's cost caps. The module has an
+Azurite of its own so the counts checked here are this module's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.fakes.openai_server import FakeOpenAI, ok
-from tests.support import ADMIN_KEY, host_env, tables
+from tests.support import ADMIN_KEY, eventually, host_env, tables
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 STOVE = {
@@ -61,12 +62,12 @@ def tried(host: Host, question: str) -> dict[str, Any]:
     return body
 
 
-def nothing_stored(host: Host, azurite: Azurite) -> None:
-    """No conversation, no message, no cost: the try left no visitor usage behind."""
+def nothing_stored(host: Host, azurite: Azurite, cost_usd: float = 0) -> None:
+    """No conversation and no message: the try left no visitor behind (only what its calls cost)."""
     with host.client(headers=ADMIN) as admin:
         assert admin.get("/sessions").json()["sessions"] == []
         totals = admin.get("/cost", params={"window": "24h"}).json()["totals"]
-    assert totals["sessions"] == 0 and totals["messages"] == 0 and totals["costUsd"] == 0
+    assert totals["sessions"] == 0 and totals["messages"] == 0 and totals["costUsd"] == pytest.approx(cost_usd)
     names = {table.name for table in tables(azurite).list_tables()}
     if "chats" in names:
         assert list(tables(azurite).get_table_client("chats").list_entities()) == []
@@ -125,10 +126,11 @@ def test_a_disabled_source_is_not_read(desk: Host) -> None:
             assert admin.patch(f"/knowledge/sources/{stove}", json={"enabled": True}).status_code == 200
 
 
-def test_an_llm_answer_reports_its_tokens_and_cost_and_is_not_counted(
+def test_an_llm_answer_reports_its_tokens_and_cost_and_counts_them(
     paid_desk: Host, fake_llm: FakeOpenAI, module_azurite: Azurite
 ) -> None:
     stove = source_id(paid_desk, "Camp stove guide")
+    calls_before = _calls(paid_desk)  # the offline bot's answers above count as calls too (at no cost)
     fake_llm.script(
         ok("It burns white gas or kerosene [1], never diesel [1].", prompt_tokens=1000, completion_tokens=100)
     )
@@ -148,7 +150,35 @@ def test_an_llm_answer_reports_its_tokens_and_cost_and_is_not_counted(
     fake_llm.script(ok("I don't know; shall I bring in a person? [no-answer]"))
     unsure = tried(paid_desk, "Do you sell kayaks?")["answer"]
     assert unsure["gap"] == "unanswered" and unsure["citations"] == [] and unsure["text"].endswith("person?")
-    nothing_stored(paid_desk, module_azurite)
+    nothing_stored(paid_desk, module_azurite, cost_usd=answer["costUsd"] + unsure["costUsd"])
+    assert _calls(paid_desk) == calls_before + 2
+
+
+def _calls(host: Host) -> int:
+    with host.client(headers=ADMIN) as admin:
+        return int(admin.get("/cost", params={"window": "24h"}).json()["totals"]["calls"])
+
+
+def test_a_reached_cost_cap_refuses_the_question_before_any_call(
+    paid_desk: Host, fake_llm: FakeOpenAI, module_azurite: Azurite
+) -> None:
+    fake_llm.script(ok("It burns white gas or kerosene [1].", prompt_tokens=1000, completion_tokens=100))
+    spent = tried(paid_desk, "Which fuel does the Zephyr camp stove burn?")["answer"]["costUsd"]
+    asked = len(fake_llm.requests)
+    with paid_desk.client(headers=ADMIN) as admin:
+        capped = admin.patch("/config", json={"costCaps": {"perDayUsd": spent / 2}}, headers={"If-Match": "*"})
+        assert capped.status_code == 200, capped.text
+        try:
+            refused = eventually(
+                lambda: (r := admin.post("/knowledge/test", json={"question": "fuel?"})).status_code == 409 and r,
+                what="the cap to apply",
+            )
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert refused.json()["type"].endswith("cost-cap-reached") and "cost cap" in refused.json()["detail"]
+            assert len(fake_llm.requests) == asked  # refused before the model was asked
+        finally:
+            restored = admin.patch("/config", json={"costCaps": None}, headers={"If-Match": "*"})
+            assert restored.status_code == 200, restored.text
 
 
 def test_the_route_refuses_strangers_and_bad_questions(desk: Host) -> None:
