@@ -138,3 +138,21 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("AZURE_FUNCTIONS_ENVIRONMENT", "Development")
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+
+
+# The longest modules, measured (make test prints the slowest tests). make test hands whole modules to
+# its workers in collection order, so one of these collected last would run alone at the end.
+LONGEST_MODULES = (
+    "tests/integration/test_openapi.py",
+    "tests/integration/test_fuzz.py",
+    "tests/unit/test_layout.py",
+    "tests/integration/test_outbox.py",
+    "tests/e2e/test_knowledge_page.py",
+    "tests/e2e/test_agent_console_tools.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Collect the longest modules first (each module's tests stay together and in order)."""
+    rank = {module: index for index, module in enumerate(LONGEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
