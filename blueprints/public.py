@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit, urlunsplit
 
 import azure.functions as func
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from shared.billing import seats as billing
 from shared.billing.plans import get_catalogue
 from shared.config import get_settings
 from shared.conversations import hours
 from shared.conversations import visitor as chat
+from shared.conversations.machine import PageVisited
 from shared.identity.visitor_tokens import bearer
 from shared.ops.bootstrap import bootstrapped
 from shared.ops.health import health_report, storage_ready
@@ -28,10 +30,38 @@ _CATALOGUE_CACHE = {"Cache-Control": "public, max-age=300"}
 _VISITOR_METHODS = ["POST", "OPTIONS"]
 
 
+class PageIn(BaseModel):
+    """The page the widget is on, shown to agents. Only the address up to its path is kept: a query
+    string or fragment may carry a visitor's tokens or personal data."""
+
+    url: str = Field(max_length=2048, description="An http or https URL.")
+    title: str = Field(default="", max_length=200)
+
+    @field_validator("url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL")
+        host = parts.netloc.rsplit("@", 1)[-1]  # never a user name or password
+        return urlunsplit((parts.scheme.lower(), host, parts.path or "/", "", ""))
+
+    @field_validator("title")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # A lone surrogate (half an emoji cut off) could not be stored: it becomes "?".
+        return " ".join(value.encode("utf-8", "replace").decode().split())
+
+    def visited(self) -> PageVisited:
+        """The command that notes this page on the visitor's session."""
+        return PageVisited(self.url, self.title)
+
+
 class WidgetSessionIn(BaseModel):
-    """Start a session, or renew the token of ``sessionId``."""
+    """Start a session, or renew the token of ``sessionId``; ``page``: where the widget is."""
 
     sessionId: str | None = Field(default=None, max_length=64)
+    page: PageIn | None = None
 
 
 class ChatIn(BaseModel):
@@ -179,13 +209,16 @@ async def widget_session(req: func.HttpRequest) -> func.HttpResponse:
     if body.sessionId and req.headers.get("authorization"):
         # A renewal proves it owns the session, so it isn't counted against new sessions
         # (visitors behind one address would otherwise lose their chats to a busy minute).
-        issued = await chat.renew_session(bearer(req.headers.get("authorization")), body.sessionId)
+        page = body.page.visited() if body.page else None
+        issued = await chat.renew_session(bearer(req.headers.get("authorization")), body.sessionId, page)
         return json_response(issued, 201, headers=NO_STORE)
     verdict = await StorageRateLimiter().hit(
         "widget-session", client_address(req.headers), settings.widget_sessions_per_minute
     )
     verdict.raise_if_refused("new chat sessions from this address")
-    issued = await chat.open_session(req.headers.get("origin") or own_origin(req))
+    issued = await chat.open_session(
+        req.headers.get("origin") or own_origin(req), body.page.visited() if body.page else None
+    )
     return json_response(issued, 201, headers={**NO_STORE, **verdict.headers()})
 
 

@@ -26,7 +26,7 @@
     signinName: $("signin-name"), signinEmail: $("signin-email"), signinError: $("signin-error"),
     console: $("console"), refresh: $("refresh"), sessions: $("sessions"), empty: $("queue-empty"),
     more: $("more"), queueList: $("queue-list"), waitingCount: $("waiting-count"),
-    back: $("back"), chatTitle: $("chat-title"), chatSub: $("chat-sub"), claim: $("claim"), close: $("close"),
+    back: $("back"), chatTitle: $("chat-title"), chatSub: $("chat-sub"), chatPage: $("chat-page"), claim: $("claim"), close: $("close"),
     transcript: $("transcript"), typing: $("typing"), composer: $("composer"), reply: $("reply"), send: $("send"),
     mute: $("mute"), toasts: $("toasts"), transfer: $("transfer"), transferForm: $("transfer-form"),
     transferTo: $("transfer-to"), transferError: $("transfer-error"), picker: $("picker"),
@@ -472,6 +472,8 @@
       line2.append(w);
     } else line2.append(el("span", "", ago(s.lastActivityAt)));
     line2.append(el("span", "", (s.messageCount || 0) + " msgs"));
+    const page = pageName(s.page);
+    if (page) line2.append(el("span", "page", "on " + page));
     if (owner) line2.append(el("span", "", "with " + owner));
     if (typeof s.costUsd === "number" && s.costUsd > 0) line2.append(el("span", "", "$" + s.costUsd.toFixed(4)));
     b.append(line1, preview, line2);
@@ -585,6 +587,7 @@
     ui.chatSub.textContent = [STATUS_TEXT[s.status] || s.status || "", CHANNEL_TEXT[s.channel || "web"] || s.channel, owner,
       s.createdAt ? "started " + ago(s.createdAt) : "", "#" + shortId(s.sessionId)]
       .filter(Boolean).join(" \u00b7 ");
+    renderPage(s.page);
     ui.claim.hidden = !(s.status === "human_requested" || s.status === "open");
     ui.close.hidden = closeForm.hidden = !mine;
     ui.transfer.hidden = !mine;
@@ -599,6 +602,23 @@
   const httpUrl = (u) => {
     try { const x = new URL(String(u)); return /^https?:$/.test(x.protocol) ? x.href : null; } catch (_) { return null; }
   };
+  // The page the visitor is on, by its title (or its path), linked when it is a web address.
+  const pageName = (p) => {
+    if (!p || typeof p !== "object" || !p.url) return "";
+    let path = String(p.url);
+    try { path = new URL(path).pathname; } catch (_) { /* shown as given */ }
+    return String(p.title || path).slice(0, 120);
+  };
+  function renderPage(p) {
+    ui.chatPage.replaceChildren();
+    const name = pageName(p);
+    ui.chatPage.hidden = !name;
+    if (!name) return;
+    const href = httpUrl(p.url);
+    const link = href ? el("a", "", name) : el("span", "", name);
+    if (href) { link.href = href; link.target = "_blank"; link.rel = "noopener noreferrer"; link.title = href; }
+    ui.chatPage.append("On ", link);
+  }
   function sourcesNode(list) {
     if (!Array.isArray(list) || !list.length) return null;
     const box = el("div", "sources", "Sources: ");

@@ -289,7 +289,8 @@
     const body = await api(`/sessions/${encodeURIComponent(state.transcriptId)}/transcript?after=${state.transcriptAfter}`);
     const s = body.session;
     $("transcript-meta").textContent =
-      `${statusLabel(s.status)} · ${count(s.messageCount)} messages · ${count(s.promptTokens + s.completionTokens)} tokens · ${money(s.costUsd)}`;
+      `${statusLabel(s.status)} · ${count(s.messageCount)} messages · ${count(s.promptTokens + s.completionTokens)} tokens · ${money(s.costUsd)}` +
+      (s.page && s.page.url ? ` · last on ${s.page.title || s.page.url}` : "");
     const list = $("transcript-messages");
     for (const m of body.messages) {
       const tokens = m.promptTokens + m.completionTokens;

@@ -49,6 +49,12 @@
     applyConfig();
   };
 
+  // Where the visitor is, for the agents: the address up to its path (a query string or fragment may
+  // carry tokens or personal data) and the page's title.
+  const pageNow = () => /^https?:$/.test(location.protocol)
+    ? { url: (location.origin + location.pathname).slice(0, 2048), title: Array.from(String(document.title || "")).slice(0, 200).join("") }
+    : undefined;
+
   // --- storage (may be unavailable: private mode, sandboxed frames) -----------------------
   const store = {
     get(kind, key) {
@@ -792,14 +798,14 @@ textarea:disabled{background:#f3f4f6}
     let res = null;
     if (state.sessionId && state.token) {
       try {
-        res = await request("POST", "/widget/session", { sessionId: state.sessionId },
+        res = await request("POST", "/widget/session", { sessionId: state.sessionId, page: pageNow() },
           { Authorization: "Bearer " + state.token });
       } catch (err) {
         if (![400, 401, 403, 404, 409, 422].includes(err.status)) throw err; // 409: it closed; start anew
       }
     }
     const renewed = res && res.body.sessionId === state.sessionId;
-    if (!res) res = await request("POST", "/widget/session", {});
+    if (!res) res = await request("POST", "/widget/session", { page: pageNow() });
     const b = res.body;
     state.sessionId = b.sessionId;
     state.token = b.token;

@@ -22,6 +22,7 @@ IdleExpired        closed if    closed if idle    closed if idle  unchanged
                    idle
 Rate               refused 409  refused 409       refused 409     rated (once;
                                                                   again: 409)
+PageVisited        page noted   page noted        page noted      unchanged
 =================  ===========  ================  ==============  ===========
 
 A decision may also name a **content gap**: the visitor's question when the bot's answer says the
@@ -172,6 +173,14 @@ class WaitExpired:
 
 
 @dataclass(frozen=True)
+class PageVisited:
+    """The visitor's widget loaded on a page (``url`` without query string or fragment); agents see it."""
+
+    url: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class IdleExpired:
     """The timer: a conversation with no activity for ``idle`` closes."""
 
@@ -189,6 +198,7 @@ Command = (
     | WaitExpired
     | IdleExpired
     | Rate
+    | PageVisited
 )
 
 
@@ -512,6 +522,15 @@ def _rate(draft: _Draft, command: Rate) -> Decision:
     return draft.done(Outcome.CHANGED)
 
 
+def _page_visited(draft: _Draft, command: PageVisited) -> Decision:
+    # Not activity: browsing keeps no conversation from closing when idle, and moves no queue row.
+    session = draft.before
+    if session.status == CLOSED or (session.page_url, session.page_title) == (command.url, command.title):
+        return draft.done(Outcome.UNCHANGED)
+    draft.after.page_url, draft.after.page_title = command.url, command.title
+    return draft.done(Outcome.CHANGED)
+
+
 _HANDLERS: dict[type, Any] = {
     VisitorMessage: _visitor_message,
     BotAnswered: _bot_answered,
@@ -523,4 +542,5 @@ _HANDLERS: dict[type, Any] = {
     WaitExpired: _wait_expired,
     IdleExpired: _idle_expired,
     Rate: _rate,
+    PageVisited: _page_visited,
 }

@@ -25,6 +25,11 @@ RECENT_MESSAGES = 20
 RECENT_BYTES = 48_000
 
 
+def page_of(url: str, title: str) -> dict[str, str] | None:
+    """The visitor's page as agents see it: ``{url, title}``, or None when there is none (channels)."""
+    return {"url": url, "title": title} if url else None
+
+
 @dataclass
 class Session:
     """A conversation's header: its state, owner, counters and totals."""
@@ -43,6 +48,8 @@ class Session:
     origin: str = ""
     channel: str = "web"  # web | sms | whatsapp | telegram | email
     address: str = ""  # the contact's phone number, chat id or email address (channels other than web)
+    page_url: str = ""  # the web page the visitor was last seen on (no query string or fragment)
+    page_title: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_micro_usd: int = 0
@@ -84,6 +91,7 @@ class Session:
             "preview": self.preview,
             "channel": self.channel,
             "address": self.address or None,
+            "page": page_of(self.page_url, self.page_title),
             "pendingApproval": self.card.card_id if self.card else None,
             "rating": self.rating or None,
         }

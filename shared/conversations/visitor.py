@@ -26,6 +26,7 @@ from shared.conversations.machine import (
     CancelRequest,
     Decision,
     Outcome,
+    PageVisited,
     VisitorMessage,
 )
 from shared.conversations.models import CLOSED, HUMAN_REQUESTED, OPEN, Session
@@ -49,23 +50,35 @@ async def _signing() -> tuple[str, str]:
     return record.signing_secret, record.deployment_id
 
 
-async def open_session(origin: str) -> dict[str, Any]:
-    """Start a session for a widget and issue its token."""
+async def open_session(origin: str, page: PageVisited | None = None) -> dict[str, Any]:
+    """Start a session for a widget (on ``page``, when it said) and issue its token."""
     settings = get_settings()
     secret, issuer = await _signing()
-    session = await create_session(Session(session_id=str(uuid.uuid4()), origin=origin[:200]), actor=_ACTOR)
+    session = Session(session_id=str(uuid.uuid4()), origin=origin[:200])
+    if page is not None:
+        session.page_url, session.page_title = page.url, page.title
+    session = await create_session(session, actor=_ACTOR)
     token = issue(session.session_id, secret=secret, issuer=issuer, ttl_seconds=settings.visitor_token_ttl_seconds)
     return await _session_body(session, token.token, token.expires_at.isoformat())
 
 
-async def renew_session(old_token: str, session_id: str) -> dict[str, Any]:
-    """A fresh token for the session a recently expired (but genuine) token was bound to."""
+async def renew_session(old_token: str, session_id: str, page: PageVisited | None = None) -> dict[str, Any]:
+    """A fresh token for the session a recently expired (but genuine) token was bound to.
+
+    The widget renews on every page load, so this is also where the visitor's page is noted: a commit
+    only when it changed (one read otherwise, as without a page).
+    """
     settings = get_settings()
     secret, issuer = await _signing()
     bound = verify(old_token, secret=secret, issuer=issuer, allow_expired_days=settings.visitor_token_renew_days)
     if bound != session_id:
         raise Problem(401, "That token belongs to another session.", kind="wrong-session")
-    session = await load_session(session_id)
+    if page is None:
+        session = await load_session(session_id)
+    else:
+        visited = await execute(session_id, page, respond=_noted, actor=_ACTOR, marked=False)
+        assert visited.session is not None
+        session = visited.session
     if session.status == CLOSED:  # a closed conversation takes no more messages: start a new one
         raise Problem(409, "This conversation is closed; start a new one.", kind="session-closed")
     token = issue(session_id, secret=secret, issuer=issuer, ttl_seconds=settings.visitor_token_ttl_seconds)
@@ -95,6 +108,10 @@ async def authenticate_visitor(token: str, session_id: str | None = None) -> str
     if session_id and session_id != bound:
         raise Problem(401, "This token belongs to another session.", kind="wrong-session")
     return bound
+
+
+def _noted(_: Decision) -> tuple[int, dict[str, Any]]:
+    return 200, {}
 
 
 def _check_rate(session_id: str) -> None:

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import iso, parse_iso, utcnow
-from shared.conversations.models import LIVE_STATUSES, Session
+from shared.conversations.models import LIVE_STATUSES, Session, page_of
 from shared.storage import tables
 from shared.storage.clients import table_client
 from shared.storage.errors import collect, storage_call
@@ -66,6 +66,8 @@ class IndexedSession:
     handoff_requested_at: datetime | None = None
     channel: str = "web"
     address: str = ""
+    page_url: str = ""
+    page_title: str = ""
 
     @classmethod
     def of(cls, session: Session) -> IndexedSession:
@@ -82,6 +84,8 @@ class IndexedSession:
             handoff_requested_at=session.handoff_requested_at,
             channel=session.channel,
             address=session.address,
+            page_url=session.page_url,
+            page_title=session.page_title,
         )
 
     @classmethod
@@ -99,6 +103,8 @@ class IndexedSession:
             handoff_requested_at=parse_iso(str(fields.get("handoffRequestedAt", ""))),
             channel=str(fields.get("channel") or "web"),
             address=str(fields.get("address", "")),
+            page_url=str(fields.get("pageUrl", "")),
+            page_title=str(fields.get("pageTitle", "")),
         )
 
     def fields(self) -> dict[str, Any]:
@@ -115,6 +121,8 @@ class IndexedSession:
             "handoffRequestedAt": iso(self.handoff_requested_at),
             "channel": self.channel,
             "address": self.address,
+            "pageUrl": self.page_url,
+            "pageTitle": self.page_title,
         }
 
     def keys(self) -> set[tuple[str, str]]:
@@ -139,6 +147,7 @@ def listed(row: dict[str, Any]) -> dict[str, Any]:
         "preview": row.get("preview", ""),
         "channel": row.get("channel") or "web",
         "address": row.get("address") or None,
+        "page": page_of(str(row.get("pageUrl") or ""), str(row.get("pageTitle") or "")),
     }
 
 

@@ -12,6 +12,7 @@ from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.support import (
     WEBSITE,
+    Visitor,
     eventually,
     history,
     host_env,
@@ -221,3 +222,47 @@ def _reindex(azurite: Azurite, session_id: str, last_activity: str) -> None:
     for row in index.query_entities("RowKey eq @s", parameters={"s": session_id}):
         if row["PartitionKey"].startswith("status-"):
             index.update_entity({**dict(row), "lastActivityAt": last_activity})
+
+
+def test_agents_see_the_page_the_visitor_is_on(api: httpx.Client, azurite: Azurite) -> None:
+    agent = agent_token(api, "Page Watcher")
+    first = {"url": f"{WEBSITE}/pricing?reset=s3cret#plans", "title": "  Pricing\n   plans "}
+    opened = api.post("/widget/session", json={"page": first}, headers={"Origin": WEBSITE})
+    assert opened.status_code == 201, opened.text
+    visitor = Visitor(opened.json()["sessionId"], opened.json()["token"])
+    stored = session_header(azurite, visitor.session_id)
+    # Only the address up to its path is kept: the query string and fragment never reach Storage.
+    assert (stored["pageUrl"], stored["pageTitle"]) == (f"{WEBSITE}/pricing", "Pricing plans")
+    assert say(api, visitor, "talk to a person please").json()["status"] == "human_requested"
+    before = session_header(azurite, visitor.session_id)
+
+    # The visitor moves on: the widget loads on the next page and renews its session there.
+    def renew(url: str, title: str) -> httpx.Response:
+        body = {"sessionId": visitor.session_id, "page": {"url": url, "title": title}}
+        return api.post("/widget/session", json=body, headers={"Origin": WEBSITE, **visitor.auth})
+
+    assert renew(f"https://someone:secret@{WEBSITE.removeprefix('https://')}/checkout", "Checkout").status_code == 201
+    moved = session_header(azurite, visitor.session_id)
+    assert (moved["pageUrl"], moved["pageTitle"]) == (f"{WEBSITE}/checkout", "Checkout")
+    assert moved["lastActivityAt"] == before["lastActivityAt"]  # browsing is not chat activity
+    assert renew(f"{WEBSITE}/checkout", "Checkout").status_code == 201
+    assert session_header(azurite, visitor.session_id)["version"] == moved["version"]  # same page: no write
+
+    settled(azurite, visitor.session_id)
+    page = {"url": f"{WEBSITE}/checkout", "title": "Checkout"}
+    queue = api.get("/agent/sessions", params={"status": "human_requested", "limit": 200}, headers=agent).json()
+    row = next(s for s in queue["sessions"] if s["sessionId"] == visitor.session_id)
+    assert row["page"] == page
+    assert api.get(f"/agent/sessions/{visitor.session_id}/messages", headers=agent).json()["session"]["page"] == page
+
+    for bad, field in [
+        ({"url": "javascript:alert(1)"}, "page.url"),
+        ({"url": "ftp://example.com/file"}, "page.url"),
+        ({"url": "https://"}, "page.url"),
+        ({"url": WEBSITE + "/" + "a" * 2048}, "page.url"),
+        ({"url": WEBSITE, "title": "t" * 201}, "page.title"),
+        ({"title": "No address"}, "page.url"),
+    ]:
+        refused = api.post("/widget/session", json={"page": bad}, headers={"Origin": WEBSITE})
+        assert refused.status_code == 422, (bad, refused.text)
+        assert field in [error["field"] for error in refused.json()["errors"]], refused.json()

@@ -20,6 +20,7 @@ from shared.conversations.machine import (
     Close,
     IdleExpired,
     Outcome,
+    PageVisited,
     Rate,
     VisitorMessage,
     WaitExpired,
@@ -111,8 +112,11 @@ VARIANTS: dict[str, Any] = {
     "idle-no-messages": IdleExpired(idle=QUIET - timedelta(minutes=5)),
     "rate": Rate(5, "Thanks"),
     "rate-again": Rate(2),
+    "page-new": PageVisited("https://example.com/pricing", "Pricing"),
+    "page-same": PageVisited("https://example.com/", "Home"),
 }
 NO_MESSAGES = {"seq": 0, "version": 0, "recent": [], "preview": ""}
+ON_HOME = {"page_url": "https://example.com/", "page_title": "Home"}
 
 CLOSED_409 = (409, "session-closed")
 CLAIMED_409 = (409, "already-claimed")
@@ -238,6 +242,15 @@ TABLE = [
     row(HUMAN_REQUESTED, "rate-again", R.REFUSED, HUMAN_REQUESTED, [], (409, "session-open"), rating=4),
     row(CLAIMED, "rate-again", R.REFUSED, CLAIMED, [], (409, "session-open"), rating=4),
     row(CLOSED, "rate-again", R.REFUSED, CLOSED, [], (409, "already-rated"), rating=4),
+    # PageVisited: the visitor's page is noted on a live conversation (not activity); the same page is no change.
+    row(OPEN, "page-new", R.CHANGED, OPEN, [], **ON_HOME),
+    row(HUMAN_REQUESTED, "page-new", R.CHANGED, HUMAN_REQUESTED, [], **ON_HOME),
+    row(CLAIMED, "page-new", R.CHANGED, CLAIMED, [], **ON_HOME),
+    row(CLOSED, "page-new", R.UNCHANGED, CLOSED, [], **ON_HOME),
+    row(OPEN, "page-same", R.UNCHANGED, OPEN, [], **ON_HOME),
+    row(HUMAN_REQUESTED, "page-same", R.UNCHANGED, HUMAN_REQUESTED, [], **ON_HOME),
+    row(CLAIMED, "page-same", R.UNCHANGED, CLAIMED, [], **ON_HOME),
+    row(CLOSED, "page-same", R.UNCHANGED, CLOSED, [], **ON_HOME),
 ]
 # fmt: on
 
@@ -495,3 +508,12 @@ def test_the_chat_limit_counts_visitor_messages_per_minute_in_the_header(state: 
     assert decide(session, answer, NOW).outcome is Outcome.REFUSED
     next_minute = decide(session, VisitorMessage("later", per_minute=3), NOW + timedelta(minutes=1))
     assert next_minute.outcome is not Outcome.REFUSED  # a new minute starts a new count
+
+
+def test_a_page_visit_is_noted_without_counting_as_activity() -> None:
+    session = make_session(HUMAN_REQUESTED, page_url="https://example.com/", page_title="Home")
+    decision = decide(session, PageVisited("https://example.com/pricing", "Pricing"), NOW)
+    assert (decision.after.page_url, decision.after.page_title) == ("https://example.com/pricing", "Pricing")
+    assert decision.after.last_activity_at == session.last_activity_at and decision.messages == []
+    assert decision.after.public()["page"] == {"url": "https://example.com/pricing", "title": "Pricing"}
+    assert make_session(OPEN).public()["page"] is None
