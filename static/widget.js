@@ -74,6 +74,7 @@
     sessionId: saved.sessionId || null,
     token: saved.token || null,
     expiresAt: saved.expiresAt || null,
+    page: saved.page || null, // the address the agents were last told the visitor is on
     status: "open",
     agentName: "",
     lastSeq: 0,
@@ -90,7 +91,7 @@
   let sessionPromise = null;
 
   const saveSession = () => store.set("localStorage", storeKey,
-    state.sessionId ? { sessionId: state.sessionId, token: state.token, expiresAt: state.expiresAt } : null);
+    state.sessionId ? { sessionId: state.sessionId, token: state.token, expiresAt: state.expiresAt, page: state.page } : null);
 
   // --- DOM ------------------------------------------------------------------------------------
   const CSS_TEXT = `
@@ -796,20 +797,22 @@ textarea:disabled{background:#f3f4f6}
 
   async function obtainSession() {
     let res = null;
+    const page = pageNow();
     if (state.sessionId && state.token) {
       try {
-        res = await request("POST", "/widget/session", { sessionId: state.sessionId, page: pageNow() },
+        res = await request("POST", "/widget/session", { sessionId: state.sessionId, page },
           { Authorization: "Bearer " + state.token });
       } catch (err) {
         if (![400, 401, 403, 404, 409, 422].includes(err.status)) throw err; // 409: it closed; start anew
       }
     }
     const renewed = res && res.body.sessionId === state.sessionId;
-    if (!res) res = await request("POST", "/widget/session", { page: pageNow() });
+    if (!res) res = await request("POST", "/widget/session", { page });
     const b = res.body;
     state.sessionId = b.sessionId;
     state.token = b.token;
     state.expiresAt = b.expiresAt;
+    state.page = page ? page.url : null;
     saveSession();
     applyServerConfig(b.config);
     if (!renewed) {
@@ -1147,10 +1150,28 @@ textarea:disabled{background:#f3f4f6}
     if (document.visibilityState === "visible" && state.open && state.sessionId) catchUp().catch(() => {});
   });
 
+  // A page load inside a conversation tells the agents where the visitor is now (once per address).
+  // A refusal (the conversation closed, the token too old) changes nothing here: the next message
+  // starts again as it would have.
+  function notePage() {
+    const page = pageNow();
+    if (!page || !state.sessionId || !state.token || state.page === page.url) return;
+    request("POST", "/widget/session", { sessionId: state.sessionId, page }, { Authorization: "Bearer " + state.token })
+      .then((res) => {
+        if (res.body.sessionId !== state.sessionId) return;
+        state.token = res.body.token;
+        state.expiresAt = res.body.expiresAt;
+        state.page = page.url;
+        saveSession();
+      })
+      .catch(() => {});
+  }
+
   const mount = () => {
     document.body.append(host);
     applyConfig();
     setStatus("open");
+    notePage();
     if (store.get("sessionStorage", openKey)) openPanel(false); // stay open across page navigations
   };
   if (document.body) mount();

@@ -25,7 +25,7 @@ from typing import Any
 from shared.clock import utcnow
 from shared.conversations import idempotency
 from shared.conversations.machine import Decision, Outcome, decide
-from shared.conversations.models import Session
+from shared.conversations.models import Session, seen_differently
 from shared.errors import Problem
 from shared.projections.consequences import consequences
 from shared.realtime import events
@@ -173,7 +173,7 @@ async def _push(decision: Decision) -> bool:
         ok = True
         if decision.messages:
             ok = await events.push_messages(after, decision.messages)
-        if after.status != before.status or after.claimed_by != before.claimed_by or card_changed(decision):
+        if seen_differently(before, after) or card_changed(decision):
             ok = await events.push_session(after) and ok
         if card_changed(decision):
             created, resolved = events.card_payloads(before, after, decision.messages, decision.notes)

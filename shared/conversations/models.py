@@ -25,6 +25,16 @@ RECENT_MESSAGES = 20
 RECENT_BYTES = 48_000
 
 
+def seen_differently(before: Session, after: Session) -> bool:
+    """True when the session itself changed as agents see it (``SessionUpdated``): its status, its
+    owner or the visitor's page."""
+    return (
+        after.status != before.status
+        or after.claimed_by != before.claimed_by
+        or (after.page_url, after.page_title) != (before.page_url, before.page_title)
+    )
+
+
 def page_of(url: str, title: str) -> dict[str, str] | None:
     """The visitor's page as agents see it: ``{url, title}``, or None when there is none (channels)."""
     return {"url": url, "title": title} if url else None

@@ -14,7 +14,7 @@ from typing import Any
 from shared.analytics.facts import event_of
 from shared.clock import iso
 from shared.conversations.machine import Gap, Note
-from shared.conversations.models import HUMAN_REQUESTED, Message, Session
+from shared.conversations.models import HUMAN_REQUESTED, Message, Session, seen_differently
 from shared.realtime.events import card_payloads
 from shared.storage.chats import OutboxRow
 from shared.storage.orderings import IndexedSession
@@ -82,10 +82,10 @@ def consequences(
         rows.append(row(AUDIT, events=[{"event": event, **stamp, "details": details} for event, details in events]))
     if after.claimed_by and (before is None or before.claimed_by != after.claimed_by):
         rows.append(row(SEAT, month=billing_month(now), oid=after.claimed_by, at=iso(now), correlationId=correlation))
-    owner_changed = before is not None and before.claimed_by != after.claimed_by
-    if messages or (before is not None and (status_changed or owner_changed)):
+    session_changed = status_changed or (before is not None and seen_differently(before, after))
+    if messages or (before is not None and session_changed):
         first, last = (messages[0].seq, messages[-1].seq) if messages else (0, 0)
-        rows.append(row(PUSH, first=first, last=last, session=status_changed or owner_changed))
+        rows.append(row(PUSH, first=first, last=last, session=session_changed))
     if before is not None and after.status == HUMAN_REQUESTED and before.status != HUMAN_REQUESTED:
         rows.append(row(HANDOFF, at=iso(now)))
     if hooks := commit_events(before, after, messages, notes, now):

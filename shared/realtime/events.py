@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.clock import iso
 from shared.conversations.card import context_of
-from shared.conversations.models import Message, Session
+from shared.conversations.models import Message, Session, page_of
 
 if TYPE_CHECKING:
     from shared.conversations.machine import Note
@@ -38,6 +38,7 @@ def session_payload(session: Session) -> dict[str, Any]:
         "preview": session.preview,
         "messageCount": session.seq,
         "replyPending": session.card is not None,  # the bot's reply waits for an agent's approval
+        "page": page_of(session.page_url, session.page_title),
     }
 
 

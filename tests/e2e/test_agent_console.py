@@ -70,7 +70,7 @@ async def _widget_with_session(page: PageFactory, host: Host, stored: dict[str, 
     key = json.dumps(f"supportdesk-widget:{origin}")
     script = f"localStorage.setItem({key}, {json.dumps(json.dumps(stored))});"
     visitor = await page("visitor", init_script=script)
-    await visitor.goto(f"{host.base_url}/demo")
+    await visitor.goto(f"{host.base_url}/demo?utm_source=mail&token=s3cret#help")
     await visitor.locator("support-desk-widget .launcher").click()
     await expect(visitor.get_by_role("log").locator(".msg.visitor[data-seq]").first).to_contain_text("tent pole")
     return visitor
@@ -110,6 +110,10 @@ async def test_agent_claims_and_chats_with_visitor(
 
     visitor = await _widget_with_session(page, host, stored)
     await expect(visitor.locator("support-desk-widget .banner")).to_contain_text("Alex Agent", timeout=wait)
+    # The widget loaded on the demo page: the agent sees where the visitor is, linked, query string dropped.
+    where = agent.locator("#chat-page a")
+    await expect(where).to_have_text("Contoso Outdoor - Gear for every trail", timeout=wait)
+    assert await where.get_attribute("href") == f"{host.base_url}/demo"
 
     await reply.fill("Hi, I'm Alex. <b>Which</b> tent model is it?")
     await reply.press("Enter")
