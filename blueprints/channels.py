@@ -73,9 +73,9 @@ async def channel_acs(req: func.HttpRequest) -> func.HttpResponse:
     code = acs.validation_code(events)
     if code is not None:
         return json_response({"validationResponse": code}, headers=NO_STORE)
-    taken = 0
+    taken, settings = 0, channel_settings()
     for event in events:
-        message = acs.inbound(event)
+        message = await acs.inbound(event, settings)
         if message is not None and message.address:
             taken += bool(await receive(message))
     return json_response({"received": taken}, headers=NO_STORE)

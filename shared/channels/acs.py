@@ -8,16 +8,19 @@ with ``WebHook-Allowed-Origin``.
 https://learn.microsoft.com/azure/event-grid/webhook-event-delivery
 https://learn.microsoft.com/azure/event-grid/communication-services-advanced-messaging-events
 Replies go out with ``azure-communication-sms`` and ``azure-communication-messages``, signed in
-with the connection string's key or the app's managed identity.
+with the connection string's key or the app's managed identity; a WhatsApp message's image, audio,
+video or document is downloaded with the same client (``download_media``) and kept as a blob.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from typing import Any
 
-from shared.channels.inbound import Inbound
+from shared.channels.inbound import Attachment, Inbound
+from shared.channels.media import MAX_MEDIA_BYTES
 from shared.channels.settings import ChannelSettings
 from shared.ops.bootstrap import ensure_bootstrapped
 from shared.storage.channels import ChannelLink
@@ -25,6 +28,8 @@ from shared.storage.channels import ChannelLink
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 SMS_RECEIVED = "Microsoft.Communication.SMSReceived"
 ADVANCED_RECEIVED = "Microsoft.Communication.AdvancedMessageReceived"
+
+log = logging.getLogger(__name__)
 
 
 async def webhook_token() -> str:
@@ -58,8 +63,8 @@ def validation_code(events: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def inbound(event: dict[str, Any]) -> Inbound | None:
-    """The message an SMS or WhatsApp event carries (None for other events)."""
+async def inbound(event: dict[str, Any], settings: ChannelSettings) -> Inbound | None:
+    """The message an SMS or WhatsApp event carries, its media downloaded (None for other events)."""
     data = event.get("data")
     if not isinstance(data, dict):
         return None
@@ -72,16 +77,46 @@ def inbound(event: dict[str, Any]) -> Inbound | None:
         )  # fmt: skip
     if kind == ADVANCED_RECEIVED:
         text = str(data.get("content") or "")
+        attachments: list[Attachment] = []
         media = data.get("media")
-        if isinstance(media, dict) and not text:  # media is fetched with the SDK's download_media: not yet
-            text = (
-                f"[{media.get('mimeType') or 'media'} received: {media.get('caption') or media.get('fileName') or ''}]"
-            )
+        if isinstance(media, dict):
+            text = text or str(media.get("caption") or "")
+            found = await _download(media, str(data.get("messageType") or ""), settings)
+            if found is not None:
+                attachments.append(found)
+            else:
+                text = text or f"[{media.get('mimeType') or 'media'} received; it could not be downloaded]"
         return Inbound(
             "acs", str(data.get("channelType") or "whatsapp").lower(), str(data.get("from") or ""),
             str(data.get("messageId") or event.get("id") or ""), text, local=str(data.get("to") or ""),
+            attachments=attachments,
         )  # fmt: skip
     return None
+
+
+async def _download(media: dict[str, Any], message_type: str, settings: ChannelSettings) -> Attachment | None:
+    """The media of a WhatsApp message (the stream ``media.id``), at most MAX_MEDIA_BYTES; None when it fails."""
+    media_id = str(media.get("id") or "")
+    if not media_id:
+        return None
+    from azure.communication.messages.aio import NotificationMessagesClient
+    from azure.core.exceptions import AzureError
+
+    endpoint, credential = _credential(settings)
+    data = bytearray()
+    try:
+        async with NotificationMessagesClient(endpoint, credential) as messages:
+            async for chunk in await messages.download_media(media_id):
+                data += chunk
+                if len(data) > MAX_MEDIA_BYTES:
+                    log.warning("ACS media %s is over %d bytes; not kept", media_id, MAX_MEDIA_BYTES)
+                    return None
+    except (AzureError, ValueError, OSError):
+        log.warning("ACS media %s could not be downloaded", media_id, exc_info=True)
+        return None
+    content_type = str(media.get("mimeType") or "application/octet-stream")
+    name = str(media.get("fileName") or f"{message_type or content_type.split('/', 1)[0]}-{media_id}")
+    return Attachment(name, content_type, bytes(data))
 
 
 def _credential(settings: ChannelSettings) -> tuple[str, Any]:

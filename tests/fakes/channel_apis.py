@@ -23,6 +23,10 @@ def handle(request: Recorded) -> Reply:
         )
     if path == "/messages/notifications:send":  # ACS Advanced Messaging
         return json_reply(202, {"receipts": [{"messageId": "acs-wa-out-1", "to": request.json()["to"][0]}]})
+    if path.startswith("/messages/streams/") and request.method == "GET":  # ACS Advanced Messaging: media
+        if path.endswith("/gone"):
+            return json_reply(404, {"error": {"code": "NotFound", "message": "The media expired."}})
+        return 200, {"content-type": "application/octet-stream"}, PNG
     if re.fullmatch(r"/[^/]+/messages", path):  # Graph: messages of a phone number id
         return json_reply(200, {"messaging_product": "whatsapp", "messages": [{"id": "wamid.OUT"}]})
     if path.startswith("/media-") and request.method == "GET":  # Graph: a media id, then its URL

@@ -203,7 +203,9 @@ def test_acs_sms_full_conversation(api: httpx.Client, module_azurite: Azurite, f
     assert sum("3 to 5 business days" in str(b["message"]) for b in sms_to_sender()) == 1
 
 
-def test_acs_whatsapp_advanced_message_cloud_event(api: httpx.Client, fake: FakeServer) -> None:
+def test_acs_whatsapp_advanced_message_cloud_event(
+    api: httpx.Client, fake: FakeServer, module_azurite: Azurite
+) -> None:
     url, sender = _acs_url(api), _phone().lstrip("+")
     event = {  # the CloudEvents schema, one event
         "specversion": "1.0",
@@ -227,6 +229,31 @@ def test_acs_whatsapp_advanced_message_cloud_event(api: httpx.Client, fake: Fake
         what="the bot's WhatsApp message through ACS",
     )
     assert "30 days" in str(sent[0]["content"]) and sent[0]["channelRegistrationId"] == "acs-wa-channel"
+
+    # A photo, then media that expired before it could be fetched: the first is kept, the second named.
+    def media_event(stream: str, caption: str) -> dict[str, Any]:
+        data = {**event["data"], "messageId": str(uuid.uuid4()), "messageType": "image", "content": None,
+                "media": {"mimeType": "image/png", "id": stream, "caption": caption}}  # fmt: skip
+        return {**event, "id": str(uuid.uuid4()), "data": data}
+
+    for stream, caption in (("acs-photo-1", "the box"), ("gone", "")):
+        posted = api.post(
+            url,
+            content=json.dumps(media_event(stream, caption)),
+            headers={"content-type": "application/cloudevents+json"},
+        )
+        assert posted.status_code == 200, posted.text
+    fetched = [r for r in fake.requests if r.path.startswith("/messages/streams/acs-photo-1")]
+    assert fetched and fetched[0].method == "GET" and "api-version=" in fetched[0].path
+    session_id = str(_session_of(api, _agent(api, "Ada Agent"), sender, "open")["sessionId"])
+    settled(module_azurite, session_id)
+    texts = [m["text"] for m in stored_messages(module_azurite, session_id) if m["sender"] == "visitor"]
+    assert texts[1].startswith("the box\n[image: image-acs-photo-1] /api/channels/media/"), texts[1]
+    link = texts[1].split("] ", 1)[1].split("\n")[0]
+    stored = api.get(link.removeprefix("/api"))
+    assert stored.status_code == 200 and stored.content == channel_apis.PNG
+    assert stored.headers["content-type"] == "image/png"
+    assert texts[2] == "[image/png received; it could not be downloaded]"
 
 
 # --- Meta WhatsApp Cloud API -------------------------------------------------------------------------
