@@ -111,7 +111,7 @@ async def _download(media: dict[str, Any], message_type: str, settings: ChannelS
                 if len(data) > MAX_MEDIA_BYTES:
                     log.warning("ACS media %s is over %d bytes; not kept", media_id, MAX_MEDIA_BYTES)
                     return None
-    except (AzureError, ValueError, OSError):
+    except (AzureError, ValueError, OSError, TypeError):  # bad settings included: the message still goes in
         log.warning("ACS media %s could not be downloaded", media_id, exc_info=True)
         return None
     content_type = str(media.get("mimeType") or "application/octet-stream")
