@@ -18,6 +18,7 @@
   const GAP_MS = 300000; // a time label above a message written more than 5 minutes after the previous one
   const QUEUE_MS = 20000; // while waiting for a person (and live): re-read the queue position this often
   const CLOCK_MS = 15000; // "waiting N minutes" refreshes this often
+  const PAGE_CHECK_MS = 5000; // a single-page site's new address is told to the agents within this
 
   // --- configuration from the snippet ------------------------------------------------------
   const script = document.currentScript ||
@@ -1153,9 +1154,11 @@ textarea:disabled{background:#f3f4f6}
   // A page load inside a conversation tells the agents where the visitor is now (once per address).
   // A refusal (the conversation closed, the token too old) changes nothing here: the next message
   // starts again as it would have.
+  let noting = false;
   function notePage() {
     const page = pageNow();
-    if (!page || !state.sessionId || !state.token || state.page === page.url) return;
+    if (noting || !page || !state.sessionId || !state.token || state.page === page.url) return;
+    noting = true;
     request("POST", "/widget/session", { sessionId: state.sessionId, page }, { Authorization: "Bearer " + state.token })
       .then((res) => {
         if (res.body.sessionId !== state.sessionId) return;
@@ -1164,7 +1167,8 @@ textarea:disabled{background:#f3f4f6}
         state.page = page.url;
         saveSession();
       })
-      .catch(() => {});
+      .catch(() => { if (state.sessionId) state.page = page.url; }) // refused: not asked again for this address
+      .finally(() => { noting = false; });
   }
 
   const mount = () => {
@@ -1172,6 +1176,9 @@ textarea:disabled{background:#f3f4f6}
     applyConfig();
     setStatus("open");
     notePage();
+    // A single-page site changes its address without loading a page: look every few seconds (by then
+    // it has usually set the new page's title too).
+    setInterval(notePage, PAGE_CHECK_MS);
     if (store.get("sessionStorage", openKey)) openPanel(false); // stay open across page navigations
   };
   if (document.body) mount();

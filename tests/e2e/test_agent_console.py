@@ -114,6 +114,10 @@ async def test_agent_claims_and_chats_with_visitor(
     where = agent.locator("#chat-page a")
     await expect(where).to_have_text("Contoso Outdoor - Gear for every trail", timeout=wait)
     assert await where.get_attribute("href") == f"{host.base_url}/demo"
+    # A single-page site moves on without loading a page: the agent hears of it within seconds.
+    await visitor.evaluate("history.pushState({}, '', 'demo/pricing?plan=pro'); document.title = 'Pricing'")
+    await expect(where).to_have_text("Pricing", timeout=15_000)
+    assert await where.get_attribute("href") == f"{host.base_url}/demo/pricing"
 
     await reply.fill("Hi, I'm Alex. <b>Which</b> tent model is it?")
     await reply.press("Enter")
