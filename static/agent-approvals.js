@@ -15,7 +15,8 @@
     rephrased: "Drafted again", told: "Drafted again", superseded: "The visitor wrote again",
   };
   const $ = (id) => document.getElementById(id);
-  const ui = { panel: $("approvals"), list: $("cards"), empty: $("approvals-empty"), count: $("approvals-count") };
+  const ui = { panel: $("approvals"), list: $("cards"), empty: $("approvals-empty"), count: $("approvals-count"),
+    handled: $("handled"), handledList: $("handled-list") };
   const cards = new Map(); // card id -> element
   let timer = 0;
   let started = false;
@@ -162,8 +163,34 @@
     }, POLL_MS);
   }
 
+  // --- recently handled: what became of the last cards (loaded when opened) ----------------------
+  const by = (who) => who === "system:auto-send" ? "automatically" : who === "visitor" ? "by the visitor's message"
+    : who && String(who).startsWith("agent:") ? "by an agent" : "";
+  function handledNode(card) {
+    const li = desk.el("li");
+    li.append(desk.el("div", "sub", [RESOLVED[card.resolution] || card.resolution, by(card.resolvedBy),
+      desk.ago(card.resolvedAt), "conversation " + String(card.sessionId).slice(0, 8)].filter(Boolean).join(" \u00b7 ")));
+    if (card.question) li.append(desk.el("div", "", "Visitor: " + card.question));
+    li.append(desk.el("div", "", card.message ? "Sent: " + card.message.text : "Not sent: " + (card.text || "")));
+    return li;
+  }
+  async function loadHandled() {
+    if (!ui.handled.open) return;
+    try {
+      const body = await desk.api("GET", "/agent/approvals?status=resolved&limit=10");
+      const items = (body.approvals || []).map(handledNode);
+      ui.handledList.replaceChildren(...(items.length ? items : [desk.el("li", "sub", "Nothing handled yet.")]));
+    } catch (err) {
+      ui.handledList.replaceChildren(desk.el("li", "sub", "Couldn't load: " + desk.problemText(err, "error")));
+    }
+  }
+  ui.handled.addEventListener("toggle", loadHandled);
+  let handledTimer = 0;
+  // The resolved list is written from the outbox just after the event: read it a moment later.
+  const handledSoon = () => { clearTimeout(handledTimer); handledTimer = setTimeout(loadHandled, 1500); };
+
   desk.on("ApprovalCardCreated", (card) => add(card));
-  desk.on("ApprovalCardResolved", (r) => remove(r.id, r.resolution));
+  desk.on("ApprovalCardResolved", (r) => { remove(r.id, r.resolution); handledSoon(); });
   desk.onReady(() => {
     ui.panel.hidden = false;
     render();

@@ -39,8 +39,7 @@ from shared.storage.approvals import ApprovalRepository
 from shared.web.http import decode_cursor, encode_cursor, invalid_query
 from shared.web.idempotency import RequestKey
 
-_ORDERING = "approvals"
-STATUSES = ("pending",)
+STATUSES = ("pending", "resolved")
 AUTO_ACTOR = "system:auto-send"
 
 
@@ -93,11 +92,15 @@ def _session_id(card_id: str) -> str:
 
 
 async def list_cards(*, status: str, limit: int, cursor: str | None) -> dict[str, Any]:
-    """Pending cards oldest first (the order they are worked in), with the conversation around each."""
+    """Pending cards oldest first (the order they are worked in), with the conversation around each; or
+    resolved cards newest first, with what became of each (``resolution``, ``message``, ``resolvedBy``)."""
     if status not in STATUSES:
         raise invalid_query("status", f"must be one of {', '.join(STATUSES)}")
-    cards, last = await ApprovalRepository().pending(limit=limit, after=decode_cursor(cursor, _ORDERING))
-    return {"approvals": cards, "nextCursor": encode_cursor(last, _ORDERING) if last else None}
+    ordering = "approvals" if status == "pending" else "approvals-resolved"
+    repository = ApprovalRepository()
+    listing = repository.pending if status == "pending" else repository.resolved
+    cards, last = await listing(limit=limit, after=decode_cursor(cursor, ordering))
+    return {"approvals": cards, "nextCursor": encode_cursor(last, ordering) if last else None}
 
 
 def _resolved(decision: Decision) -> tuple[int, dict[str, Any]]:

@@ -118,7 +118,7 @@ async def project_card(row: OutboxRow, notice: OutboxNotice) -> None:
     approvals = ApprovalRepository()
     created, resolved = row.payload.get("created"), row.payload.get("resolved")
     if isinstance(resolved, dict):
-        await approvals.remove(str(resolved.get("createdAt") or ""), str(resolved["id"]))
+        await approvals.resolve(resolved, by=str(row.payload.get("by") or ""), at=row.created_at)
     if isinstance(created, dict):
         card_id = str(created["id"])
         await approvals.put(created)

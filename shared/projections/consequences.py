@@ -92,7 +92,7 @@ def consequences(
         rows.append(row(WEBHOOK, events=hooks))
     created, resolved = card_payloads(before, after, messages, notes)
     if created or resolved:
-        rows.append(row(CARD, created=created, resolved=resolved))
+        rows.append(row(CARD, created=created, resolved=resolved, by=actor))
     if gap is not None:
         rows.append(row(GAP, question=gap.question[:GAP_QUESTION_CHARS], reason=gap.reason, at=iso(now)))
     cost = (usage or {}).get("costMicroUsd", 0)

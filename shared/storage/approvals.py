@@ -2,8 +2,9 @@
 
 The card itself lives on its session's header (one transaction with the rest of the session);
 this table is a projection of it written from the outbox: PartitionKey ``pending``, RowKey
-``<created epoch ms:013d>-<card id>`` (oldest first, the order agents work in). A resolved card's
-row is deleted; what became of it is in the audit log.
+``<created epoch ms:013d>-<card id>`` (oldest first, the order agents work in). A resolved card
+moves to PartitionKey ``resolved``, RowKey ``<10^13 - resolved epoch ms:013d>-<card id>`` (newest
+first), with what became of it; the audit log keeps every step too.
 
 An ``auto-after`` card is scheduled by one message on the ``approvals`` queue, sent with a
 visibility timeout of the card's delay: the queue trigger sees it only then, and sends the card
@@ -18,13 +19,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.clock import parse_iso, utcnow
+from shared.clock import iso, parse_iso, utcnow
 from shared.storage import tables
 from shared.storage.clients import queue_client, table_client
 from shared.storage.errors import collect, storage_call
 
 PENDING = "pending"
+RESOLVED = "resolved"
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600  # Azure Queue storage's limit
+
+
+def resolved_row(resolved_at: datetime, card_id: str) -> str:
+    """The RowKey of a resolved card: the newest first."""
+    return f"{10**13 - math.floor(resolved_at.timestamp() * 1000):013d}-{card_id}"
 
 
 def pending_row(created_at: datetime, card_id: str) -> str:
@@ -66,13 +73,62 @@ class ApprovalRepository:
         except ResourceNotFoundError:
             pass
 
+    async def resolve(self, resolved: dict[str, Any], *, by: str, at: datetime) -> None:
+        """Move a card from the pending list to the resolved one, with ``resolved`` (what became of it),
+        who resolved it and when. Applying it again changes nothing: once the pending row is gone, an
+        existing resolved row is left as it is."""
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        card_id = str(resolved["id"])
+        created = parse_iso(str(resolved.get("createdAt") or "")) or utcnow()
+        row = resolved_row(at, card_id)
+        pending = await self._entity(PENDING, pending_row(created, card_id))
+        if pending is None and await self._entity(RESOLVED, row) is not None:
+            return
+        card = json.loads(pending["card"]) if pending else {"id": card_id, "sessionId": resolved.get("sessionId")}
+        card.pop("context", None)  # the conversation around it was for deciding; the transcript keeps it
+        card |= {
+            "status": RESOLVED,
+            "resolution": resolved.get("resolution"),
+            "resolvedAt": iso(at),
+            "resolvedBy": by or None,
+            "message": resolved.get("message"),
+            "replacedBy": resolved.get("replacedBy"),
+        }
+        entity = {"PartitionKey": RESOLVED, "RowKey": row, "sessionId": str(card.get("sessionId") or ""),
+                  "card": json.dumps(card, ensure_ascii=False, separators=(",", ":"))}  # fmt: skip
+        try:
+            await storage_call(self._client.upsert_entity(entity, mode=UpdateMode.REPLACE))
+        except ResourceNotFoundError:
+            await self._create_table()
+            await storage_call(self._client.upsert_entity(entity, mode=UpdateMode.REPLACE))
+        await self.remove(str(resolved.get("createdAt") or ""), card_id)
+
+    async def _entity(self, partition: str, row: str) -> Any | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return await storage_call(self._client.get_entity(partition, row))
+        except ResourceNotFoundError:
+            return None
+
     async def pending(self, *, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """Up to ``limit`` pending cards oldest first after the RowKey ``after``, and the last RowKey if more follow."""
+        return await self._listed(PENDING, limit=limit, after=after)
+
+    async def resolved(self, *, limit: int, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` resolved cards newest first after the RowKey ``after`` (and the last RowKey, as above)."""
+        return await self._listed(RESOLVED, limit=limit, after=after)
+
+    async def _listed(
+        self, partition: str, *, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         from azure.core.exceptions import ResourceNotFoundError
 
         query = self._client.query_entities(
             "PartitionKey eq @pk and RowKey gt @after",
-            parameters={"pk": PENDING, "after": after or ""},
+            parameters={"pk": partition, "after": after or ""},
             results_per_page=min(limit + 1, 1000),
         )
         try:

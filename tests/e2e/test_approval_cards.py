@@ -87,4 +87,14 @@ async def test_the_agent_edits_and_sends_a_held_reply_the_visitor_sees_live(
     await expect(visitor.locator("support-desk-widget .typing")).to_be_hidden()
     assert await visitor.locator("support-desk-widget b").count() == 0  # text stays text
     assert await agent.locator(".card b").count() == 0
+
+    # What became of it, under "Recently handled": the edited reply the visitor got, and who sent it.
+    await agent.get_by_text("Recently handled").click()
+    handled = agent.locator(".handled-list li").first
+    await expect(handled).to_contain_text("Sent (edited)")
+    await expect(handled).to_contain_text("by an agent")
+    await expect(handled).to_contain_text("Sent: " + edited)
+    assert await agent.locator(".handled-list b").count() == 0
+    width = await agent.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"the console scrolls sideways at 320 px ({width} px)"
     assert page.dialogs == [] and page.errors == []

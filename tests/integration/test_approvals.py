@@ -338,3 +338,41 @@ def _seconds(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_resolved_cards_are_listed_newest_first_with_what_became_of_them(
+    api: httpx.Client, openai: FakeOpenAI, console: Any
+) -> None:
+    auth, _ = console
+    agent_oid = api.get("/agent/me", headers=auth).json()["oid"]
+    first, _ = held_visitor(api, openai)
+    first_card = card_of(api, auth, first.session_id)
+    edited = "Shipping takes 3 to 5 business days."
+    assert api.post(f"/agent/approvals/{first_card['id']}/send", json={"text": edited}, headers=auth).status_code == 200
+    second, _ = held_visitor(api, openai)
+    second_card = card_of(api, auth, second.session_id)
+    assert api.post(f"/agent/approvals/{second_card['id']}/dismiss", headers=auth).status_code == 200
+
+    def resolved() -> list[dict[str, Any]]:
+        response = api.get("/agent/approvals", params={"status": "resolved", "limit": 200}, headers=auth)
+        assert response.status_code == 200, response.text
+        return [c for c in response.json()["approvals"] if c["id"] in (first_card["id"], second_card["id"])]
+
+    listed = eventually(lambda: len(resolved()) == 2 and resolved(), what="both cards in the resolved list")
+    assert [c["id"] for c in listed] == [second_card["id"], first_card["id"]]  # the newest first
+    dismissed, sent = listed
+    assert dismissed["status"] == "resolved" and dismissed["resolution"] == "dismissed"
+    assert dismissed["message"] is None and dismissed["text"] == SHOWN  # the draft nobody sent
+    assert sent["resolution"] == "edited" and sent["message"]["text"] == edited and sent["text"] == SHOWN
+    assert sent["resolvedBy"] == f"agent:{agent_oid}" and sent["question"] == QUESTION
+    assert sent["resolvedAt"] >= sent["createdAt"] and "context" not in sent
+    page = api.get("/agent/approvals", params={"status": "resolved", "limit": 1}, headers=auth).json()
+    assert len(page["approvals"]) == 1 and page["nextCursor"]
+    following = api.get(
+        "/agent/approvals", params={"status": "resolved", "limit": 1, "cursor": page["nextCursor"]}, headers=auth
+    )
+    assert following.status_code == 200 and following.json()["approvals"][0]["id"] != page["approvals"][0]["id"]
+    # A cursor of one list is no cursor of the other.
+    crossed = api.get("/agent/approvals", params={"status": "pending", "cursor": page["nextCursor"]}, headers=auth)
+    assert crossed.status_code == 422
+    assert api.get("/agent/approvals", params={"status": "lost"}, headers=auth).status_code == 422
