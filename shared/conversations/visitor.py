@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from shared.clock import iso, utcnow
@@ -230,11 +230,17 @@ async def _left_email(session_id: str) -> str:
     return record.email if record else ""
 
 
-def _offering(result: Result, offer: bool) -> Result:
-    """Mark a bot reply below the handoff threshold: the widget offers a person under it."""
-    if offer and result.status == 200 and result.body.get("reply"):
-        result.body = {**result.body, "offerPerson": True}
-    return result
+def _answering(offer: bool) -> Callable[[Decision], tuple[int, dict[str, Any]]]:
+    """The turn's response, with a bot reply below the handoff threshold marked ``offerPerson`` (the
+    widget offers a person under it). Part of the committed answer, so a replay carries it too."""
+
+    def respond(decision: Decision) -> tuple[int, dict[str, Any]]:
+        status, body = _turn_response(decision)
+        if offer and status == 200 and body.get("reply"):
+            body = {**body, "offerPerson": True}
+        return status, body
+
+    return respond
 
 
 async def _first_step(session_id: str, text: str, request: RequestKey | None) -> tuple[Result, Loaded]:
@@ -259,10 +265,9 @@ async def post_message(session_id: str, text: str, request: RequestKey | None) -
         offer = threshold.apply(reply, grounding, text, await current())
         command = await approvals.hold_for(_bot_answered(text, reply), session_id)
         guards.count_call(command.answer.cost_micro_usd)
-        answered = await execute(
-            session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
+        return await execute(
+            session_id, command, respond=_answering(offer), actor=_ACTOR, request=request, loaded=loaded
         )
-        return _offering(answered, offer)
 
     return _with_rate_headers(await _with_queue_position(await once(session_id, request, run)))
 
@@ -309,9 +314,8 @@ async def stream_message(session_id: str, text: str, request: RequestKey | None)
         command = await approvals.hold_for(_bot_answered(text, reply), session_id)
         guards.count_call(command.answer.cost_micro_usd)
         result = await execute(
-            session_id, command, respond=_turn_response, actor=_ACTOR, request=request, loaded=loaded
+            session_id, command, respond=_answering(offer), actor=_ACTOR, request=request, loaded=loaded
         )
-        result = _offering(result, offer)
     result = await _with_queue_position(result)
     yield {"type": "done", "httpStatus": result.status, **result.body}
 

@@ -155,8 +155,11 @@ def test_visitor_choice_and_the_away_state_reach_the_widget(api: httpx.Client) -
 def test_the_handoff_threshold_offers_a_person_or_hands_over(api: httpx.Client) -> None:
     question = "Can I pay for my llama grooming subscription with seashells?"  # nothing in the knowledge covers it
     configure(api, handoffThreshold=0.5, handoffMode="offer")
-    offered = say(api, new_visitor(api), question).json()
+    unsure = new_visitor(api)
+    offered = say(api, unsure, question, **{"Idempotency-Key": "offer-once"}).json()
     assert offered["status"] == "open" and offered["offerPerson"] is True
+    replayed = say(api, unsure, question, **{"Idempotency-Key": "offer-once"}).json()  # a retry gets the same answer
+    assert replayed == offered
     covered = say(api, new_visitor(api), "How long does standard shipping take?").json()
     assert covered["status"] == "open" and "offerPerson" not in covered
     assert "offerPerson" not in say(api, new_visitor(api), "hello").json()  # small talk is never judged
