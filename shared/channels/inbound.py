@@ -75,10 +75,11 @@ async def receive(message: Inbound) -> str:
 
 async def _session_for(message: Inbound, repo: ChannelRepository) -> tuple[str, ChannelLink]:
     """The contact's live session with its link, or a new session."""
+    etag = ""  # the contact row as read: a new session claims the contact only if it is unchanged
     if message.provider == "email":
         found = await repo.mail_session(message.references) if message.references else ""
     else:
-        found = await repo.contact_session(message.provider, message.address)
+        found, etag = await repo.contact_session(message.provider, message.address)
     if found:
         session = await ChatRepository().get(found)
         link = await repo.link(found)
@@ -99,6 +100,10 @@ async def _session_for(message: Inbound, repo: ChannelRepository) -> tuple[str, 
     await create_session(session, actor="visitor")
     if message.provider == "email":
         await repo.remember_mail(message.message_id, session.session_id)
-    else:
-        await repo.set_contact_session(message.provider, message.address, session.session_id)
+        return session.session_id, link
+    owner = await repo.claim_contact(message.provider, message.address, session.session_id, etag)
+    if owner != session.session_id:  # the contact's first messages raced and another opened its session
+        winner = await repo.link(owner)
+        if winner is not None:  # ours stays empty: the idle timer closes it without a word
+            return owner, winner
     return session.session_id, link

@@ -139,14 +139,39 @@ class ChannelRepository:
 
     # --- contacts and their sessions ------------------------------------------------------------
 
-    async def contact_session(self, provider: str, address: str) -> str:
-        """The session id last used with this contact ('' when none)."""
+    async def contact_session(self, provider: str, address: str) -> tuple[str, str]:
+        """The session id last used with this contact and the row's ETag (('', '') when none)."""
         entity = await self._get(f"contact.{provider}", key_of(address))
-        return str(entity.get("sessionId", "")) if entity else ""
+        return (str(entity.get("sessionId", "")), entity.metadata["etag"]) if entity else ("", "")
 
-    async def set_contact_session(self, provider: str, address: str, session_id: str) -> None:
-        """Remember the contact's current session."""
-        await self._upsert({"PartitionKey": f"contact.{provider}", "RowKey": key_of(address), "sessionId": session_id})
+    async def claim_contact(self, provider: str, address: str, session_id: str, etag: str) -> str:
+        """Make ``session_id`` the contact's session if the row is still as read (``etag``; '' when there
+        was none); the session id the contact has now: ours, or the one a racing first message set."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": f"contact.{provider}", "RowKey": key_of(address), "sessionId": session_id}
+        for _ in range(3):
+            try:
+                if etag:
+                    await storage_call(
+                        self._client.update_entity(
+                            entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                        )
+                    )
+                else:
+                    await storage_call(self._client.create_entity(entity))
+                return session_id
+            except ResourceNotFoundError:  # no table yet (made on first use), or the row went away
+                if not etag:
+                    await self._create_table()
+                etag = ""
+            except (ResourceExistsError, ResourceModifiedError):
+                current, etag = await self.contact_session(provider, address)
+                if current:
+                    return current
+        raise RuntimeError("the contact's session kept changing")
 
     async def link(self, session_id: str) -> ChannelLink | None:
         """How to answer ``session_id`` (None: a web session)."""

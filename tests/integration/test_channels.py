@@ -3,6 +3,7 @@ and signatures computed here, replies arriving at fake provider APIs, handoff an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,7 +23,7 @@ from devhost.azurite import Azurite
 from tests.conftest import Host
 from tests.fakes import channel_apis
 from tests.fakes.http_server import FakeServer
-from tests.support import ADMIN_KEY, eventually, host_env, settled, stored_messages, tables
+from tests.support import ADMIN_KEY, eventually, host_env, in_storage, settled, stored_messages, tables
 
 APP_SECRET = "meta-app-secret-for-tests"
 VERIFY_TOKEN = "verify-me-please"
@@ -519,6 +520,28 @@ def test_twilio_sms_in_and_reply_out(api: httpx.Client, host: Host, fake: FakeSe
         replies[0].headers["Authorization"]
         == "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
     )
+
+
+def test_a_new_contacts_first_messages_racing_open_one_session(api: httpx.Client, module_azurite: Azurite) -> None:
+    """Two first messages of a contact nobody knows yet, taken in at the same moment, share one session
+    (taken in by this process against the host's Azurite; the host's outbox answers them)."""
+    del api  # the host: it set up the deployment's tables
+    from shared.channels.inbound import Inbound, receive
+    from shared.ops.bootstrap import ensure_bootstrapped
+
+    chat_id = str(uuid.uuid4().int)[:9]
+
+    async def race() -> list[str]:
+        await ensure_bootstrapped()  # the deployment's tables, as any request to the host makes them
+        first = Inbound("telegram", "telegram", chat_id, f"{chat_id}-1", "Hi, is anyone there?")
+        second = Inbound("telegram", "telegram", chat_id, f"{chat_id}-2", "My order never arrived")
+        return list(await asyncio.gather(receive(first), receive(second)))
+
+    sessions = in_storage(module_azurite, race)
+    assert sessions[0] == sessions[1], "two sessions for one contact"
+    settled(module_azurite, sessions[0])
+    texts = {m["text"] for m in stored_messages(module_azurite, sessions[0]) if m["sender"] == "visitor"}
+    assert texts == {"Hi, is anyone there?", "My order never arrived"}
 
 
 def test_telegram_in_and_reply_out(api: httpx.Client, fake: FakeServer, module_azurite: Azurite) -> None:
