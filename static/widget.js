@@ -1167,7 +1167,7 @@ textarea:disabled{background:#f3f4f6}
         state.page = page.url;
         saveSession();
       })
-      .catch(() => { if (state.sessionId) state.page = page.url; }) // refused: not asked again for this address
+      .catch(() => { if (state.sessionId) { state.page = page.url; saveSession(); } }) // not asked again here
       .finally(() => { noting = false; });
   }
 
