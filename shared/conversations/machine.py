@@ -272,6 +272,7 @@ class _Draft:
         session = self.after
         if sender == "visitor":
             session.rate_count, session.rate_minute = session.messages_this_minute(self.now) + 1, minute_of(self.now)
+            session.visitor_preview = text[:200]
         session.seq += 1
         session.last_activity_at = self.now
         session.preview = text[:200]

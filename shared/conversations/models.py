@@ -68,6 +68,7 @@ class Session:
     ai_calls_today: int = 0
     cost_today_micro_usd: int = 0  # what the AI calls of ``ai_calls_day`` cost (the per-session USD cap)
     preview: str = ""
+    visitor_preview: str = ""  # the visitor's own last message (the queue shows it, not the bot's notice)
     recent: list[tuple[str, str]] = field(default_factory=list)  # (sender, text), oldest first
     # Visitor messages stored in the current UTC minute: the chat limit every worker sees.
     rate_minute: str = ""
@@ -99,6 +100,7 @@ class Session:
             "completionTokens": self.completion_tokens,
             "costUsd": round(self.cost_micro_usd / 1_000_000, 6),
             "preview": self.preview,
+            "visitorPreview": self.visitor_preview or None,
             "channel": self.channel,
             "address": self.address or None,
             "page": page_of(self.page_url, self.page_title),

@@ -36,6 +36,7 @@ def session_payload(session: Session) -> dict[str, Any]:
         "lastActivityAt": iso(session.last_activity_at),
         "handoffRequestedAt": iso(session.handoff_requested_at) or None,
         "preview": session.preview,
+        "visitorPreview": session.visitor_preview or None,
         "messageCount": session.seq,
         "replyPending": session.card is not None,  # the bot's reply waits for an agent's approval
         "page": page_of(session.page_url, session.page_title),

@@ -62,6 +62,7 @@ class IndexedSession:
     claimed_by: str = ""
     message_count: int = 0
     preview: str = ""
+    visitor_preview: str = ""
     version: int = 0
     handoff_requested_at: datetime | None = None
     channel: str = "web"
@@ -80,6 +81,7 @@ class IndexedSession:
             claimed_by=session.claimed_by,
             message_count=session.seq,
             preview=session.preview,
+            visitor_preview=session.visitor_preview,
             version=session.version,
             handoff_requested_at=session.handoff_requested_at,
             channel=session.channel,
@@ -99,6 +101,7 @@ class IndexedSession:
             claimed_by=str(fields.get("claimedBy", "")),
             message_count=as_int(fields.get("messageCount")),
             preview=str(fields.get("preview", "")),
+            visitor_preview=str(fields.get("visitorPreview", "")),
             version=as_int(fields.get("version")),
             handoff_requested_at=parse_iso(str(fields.get("handoffRequestedAt", ""))),
             channel=str(fields.get("channel") or "web"),
@@ -117,6 +120,7 @@ class IndexedSession:
             "claimedBy": self.claimed_by,
             "messageCount": self.message_count,
             "preview": self.preview[:200],
+            "visitorPreview": self.visitor_preview[:200],
             "version": self.version,
             "handoffRequestedAt": iso(self.handoff_requested_at),
             "channel": self.channel,
@@ -145,6 +149,7 @@ def listed(row: dict[str, Any]) -> dict[str, Any]:
         "messageCount": as_int(row.get("messageCount")),
         "costUsd": round(as_int(row.get("costMicroUsd")) / 1_000_000, 6),
         "preview": row.get("preview", ""),
+        "visitorPreview": row.get("visitorPreview") or None,
         "channel": row.get("channel") or "web",
         "address": row.get("address") or None,
         "page": page_of(str(row.get("pageUrl") or ""), str(row.get("pageTitle") or "")),

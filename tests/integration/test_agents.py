@@ -253,6 +253,8 @@ def test_agents_see_the_page_the_visitor_is_on(api: httpx.Client, azurite: Azuri
     queue = api.get("/agent/sessions", params={"status": "human_requested", "limit": 200}, headers=agent).json()
     row = next(s for s in queue["sessions"] if s["sessionId"] == visitor.session_id)
     assert row["page"] == page
+    # The row quotes the visitor, not the bot's handoff notice (the alert for a new visitor shows it).
+    assert row["visitorPreview"] == "talk to a person please" and row["preview"] != row["visitorPreview"]
     assert api.get(f"/agent/sessions/{visitor.session_id}/messages", headers=agent).json()["session"]["page"] == page
 
     for bad, field in [
