@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 from shared.clock import iso, utcnow
 from shared.config import get_settings
 from shared.control.store import current
 from shared.conversations import approvals, guards, hours, streaming, threshold
-from shared.conversations.commit import Result, create_session, execute, load_for_change, load_session, once
+from shared.conversations.commit import (
+    Respond,
+    Result,
+    create_session,
+    execute,
+    load_for_change,
+    load_session,
+    once,
+)
 from shared.conversations.machine import (
     AskForPerson,
     BotAnswer,
@@ -65,8 +73,8 @@ async def open_session(origin: str, page: PageVisited | None = None) -> dict[str
 async def renew_session(old_token: str, session_id: str, page: PageVisited | None = None) -> dict[str, Any]:
     """A fresh token for the session a recently expired (but genuine) token was bound to.
 
-    The widget renews on every page load, so this is also where the visitor's page is noted: a commit
-    only when it changed (one read otherwise, as without a page).
+    The widget also renews on a page load at an address it hasn't reported, so this is where the
+    visitor's page is noted: a commit only when it changed (one read otherwise, as without a page).
     """
     settings = get_settings()
     secret, issuer = await _signing()
@@ -230,7 +238,7 @@ async def _left_email(session_id: str) -> str:
     return record.email if record else ""
 
 
-def _answering(offer: bool) -> Callable[[Decision], tuple[int, dict[str, Any]]]:
+def _answering(offer: bool) -> Respond:
     """The turn's response, with a bot reply below the handoff threshold marked ``offerPerson`` (the
     widget offers a person under it). Part of the committed answer, so a replay carries it too."""
 
