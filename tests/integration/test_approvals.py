@@ -28,19 +28,13 @@ SHOWN = "Standard shipping takes 3 to 5 business days."  # the draft as cited: m
 
 
 @pytest.fixture(scope="module")
-def openai() -> Iterator[FakeOpenAI]:
-    """The fake LLM the bot drafts with (every request recorded)."""
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def host(module_azurite: Azurite, openai: FakeOpenAI, signalr: Emulator, start_host: Callable[..., Host]) -> Host:
+def host(
+    module_azurite: Azurite, module_openai: FakeOpenAI, signalr: Emulator, start_host: Callable[..., Host]
+) -> Host:
     """The product holding every bot reply for approval, with pushes through the emulator."""
     return start_host(
         host_env(
-            module_azurite, AUTONOMY="approve", LLM_PROVIDER="openai", OPENAI_BASE_URL=openai.base_url,
+            module_azurite, AUTONOMY="approve", LLM_PROVIDER="openai", OPENAI_BASE_URL=module_openai.base_url,
             OPENAI_API_KEY="sk-test-key", LLM_MAX_RETRIES="0", SIGNALR_CONNECTION_STRING=signalr.connection_string,
         )
     )  # fmt: skip
@@ -138,9 +132,9 @@ def audit(api: httpx.Client, session_id: str, event: str) -> list[dict[str, Any]
     return response.json()["events"]
 
 
-def held_visitor(api: httpx.Client, openai: FakeOpenAI, text: str = DRAFT) -> tuple[Any, dict[str, Any]]:
+def held_visitor(api: httpx.Client, module_openai: FakeOpenAI, text: str = DRAFT) -> tuple[Any, dict[str, Any]]:
     """A visitor whose question was answered with a held draft; the 202 body."""
-    openai.script(ok(text))
+    module_openai.script(ok(text))
     visitor = new_visitor(api)
     asked = say(api, visitor, QUESTION)
     assert asked.status_code == 202, asked.text
@@ -151,9 +145,9 @@ def bot_messages(api: httpx.Client, visitor: Any) -> list[dict[str, Any]]:
     return [m for m in history(api, visitor)["messages"] if m["sender"] == "bot"]
 
 
-def test_a_held_reply_is_a_card_an_agent_sends(api: httpx.Client, openai: FakeOpenAI, console: Any) -> None:
+def test_a_held_reply_is_a_card_an_agent_sends(api: httpx.Client, module_openai: FakeOpenAI, console: Any) -> None:
     auth, events = console
-    visitor, body = held_visitor(api, openai)
+    visitor, body = held_visitor(api, module_openai)
     assert body["status"] == "awaiting-approval" and body["reply"] is None and body["replyPending"] is True
     assert body["message"]["text"] == QUESTION
     seen = history(api, visitor)
@@ -184,10 +178,10 @@ def test_a_held_reply_is_a_card_an_agent_sends(api: httpx.Client, openai: FakeOp
 
 
 def test_an_edited_reply_is_sent_and_audited_before_and_after(
-    api: httpx.Client, openai: FakeOpenAI, console: Any
+    api: httpx.Client, module_openai: FakeOpenAI, console: Any
 ) -> None:
     auth, _ = console
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, auth, visitor.session_id)
     edited = "Shipping takes 3 to 5 business days; express arrives tomorrow."
     sent = api.post(f"/agent/approvals/{card['id']}/send", json={"text": edited}, headers=auth)
@@ -197,9 +191,9 @@ def test_an_edited_reply_is_sent_and_audited_before_and_after(
     assert entry["details"]["before"] == SHOWN and entry["details"]["after"] == edited
 
 
-def test_a_dismissed_card_sends_nothing(api: httpx.Client, openai: FakeOpenAI, console: Any) -> None:
+def test_a_dismissed_card_sends_nothing(api: httpx.Client, module_openai: FakeOpenAI, console: Any) -> None:
     auth, events = console
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, auth, visitor.session_id)
     dismissed = api.post(f"/agent/approvals/{card['id']}/dismiss", headers=auth)
     assert dismissed.status_code == 200 and dismissed.json()["resolution"] == "dismissed"
@@ -210,11 +204,11 @@ def test_a_dismissed_card_sends_nothing(api: httpx.Client, openai: FakeOpenAI, c
     assert entry["details"] == {"cardId": card["id"], "reason": "agent"}
 
 
-def test_rephrase_drafts_again_with_the_instruction(api: httpx.Client, openai: FakeOpenAI, console: Any) -> None:
+def test_rephrase_drafts_again_with_the_instruction(api: httpx.Client, module_openai: FakeOpenAI, console: Any) -> None:
     auth, events = console
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, auth, visitor.session_id)
-    openai.script(ok("3-5 business days [1]."))
+    module_openai.script(ok("3-5 business days [1]."))
     rephrased = api.post(
         f"/agent/approvals/{card['id']}/rephrase", json={"instruction": "Make it shorter"}, headers=auth
     )
@@ -226,9 +220,9 @@ def test_rephrase_drafts_again_with_the_instruction(api: httpx.Client, openai: F
         and new["replaces"] == card["id"]
         and new["instruction"] == "Make it shorter"
     )
-    system = openai.requests[-1].json()["messages"][0]["content"]
+    system = module_openai.requests[-1].json()["messages"][0]["content"]
     assert "Make it shorter" in system and SHOWN in system
-    assert openai.requests[-1].json()["messages"][-1] == {"role": "user", "content": QUESTION}
+    assert module_openai.requests[-1].json()["messages"][-1] == {"role": "user", "content": QUESTION}
     assert events.wait("ApprovalCardResolved", id=card["id"])["replacedBy"] == new["id"]
     events.wait("ApprovalCardCreated", id=new["id"])
     eventually(lambda: [c["id"] for c in pending(api, auth) if c["sessionId"] == visitor.session_id] == [new["id"]])
@@ -237,28 +231,28 @@ def test_rephrase_drafts_again_with_the_instruction(api: httpx.Client, openai: F
 
 
 def test_tell_ai_is_followed_for_the_rest_of_the_conversation(
-    api: httpx.Client, openai: FakeOpenAI, console: Any
+    api: httpx.Client, module_openai: FakeOpenAI, console: Any
 ) -> None:
     auth, _ = console
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, auth, visitor.session_id)
     told = "Always mention the express option."
-    openai.script(ok("3 to 5 business days, or express tomorrow [1]."))
+    module_openai.script(ok("3 to 5 business days, or express tomorrow [1]."))
     answer = api.post(f"/agent/approvals/{card['id']}/tell-ai", json={"instruction": told}, headers=auth)
     assert answer.status_code == 200 and answer.json()["resolution"] == "told"
-    assert told in openai.requests[-1].json()["messages"][0]["content"]
+    assert told in module_openai.requests[-1].json()["messages"][0]["content"]
     new = answer.json()["card"]
     assert api.post(f"/agent/approvals/{new['id']}/send", json={}, headers=auth).status_code == 200
-    openai.script(ok("Returns are free within 30 days [1]."))
+    module_openai.script(ok("Returns are free within 30 days [1]."))
     assert say(api, visitor, "And returns?").status_code == 202
-    assert told in openai.requests[-1].json()["messages"][0]["content"]  # a later turn follows it too
+    assert told in module_openai.requests[-1].json()["messages"][0]["content"]  # a later turn follows it too
     (entry,) = eventually(lambda: audit(api, visitor.session_id, "approval:told"), what="the audit entry")
     assert entry["details"]["instruction"] == told
 
 
-def test_two_agents_race_on_one_card(api: httpx.Client, openai: FakeOpenAI) -> None:
+def test_two_agents_race_on_one_card(api: httpx.Client, module_openai: FakeOpenAI) -> None:
     first, second = agent_token(api, "First Racer"), agent_token(api, "Second Racer")
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, first, visitor.session_id)
     url = f"{api.base_url}agent/approvals/{card['id']}/send"
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -268,9 +262,9 @@ def test_two_agents_race_on_one_card(api: httpx.Client, openai: FakeOpenAI) -> N
     assert len(bot_messages(api, visitor)) == 1
 
 
-def test_an_idempotency_key_replays_the_decision(api: httpx.Client, openai: FakeOpenAI, console: Any) -> None:
+def test_an_idempotency_key_replays_the_decision(api: httpx.Client, module_openai: FakeOpenAI, console: Any) -> None:
     auth, _ = console
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, auth, visitor.session_id)
     key = {**auth, "Idempotency-Key": f"send-{card['id'][-12:]}"}
     first = api.post(f"/agent/approvals/{card['id']}/send", json={"text": "Three to five days."}, headers=key)
@@ -282,12 +276,12 @@ def test_an_idempotency_key_replays_the_decision(api: httpx.Client, openai: Fake
 
 
 def test_the_visitor_writing_again_or_asking_for_a_person_resolves_the_card(
-    api: httpx.Client, openai: FakeOpenAI, console: Any
+    api: httpx.Client, module_openai: FakeOpenAI, console: Any
 ) -> None:
     auth, events = console
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, auth, visitor.session_id)
-    openai.script(ok("Express arrives tomorrow [1]."))
+    module_openai.script(ok("Express arrives tomorrow [1]."))
     assert say(api, visitor, "And express shipping?").status_code == 202
     assert events.wait("ApprovalCardResolved", id=card["id"])["resolution"] == "superseded"
     newer = events.wait("ApprovalCardCreated", sessionId=visitor.session_id, question="And express shipping?")
@@ -297,9 +291,9 @@ def test_the_visitor_writing_again_or_asking_for_a_person_resolves_the_card(
     assert [m["text"] for m in bot_messages(api, visitor) if "Express" in m["text"]] == []
 
 
-def test_refusals_name_what_is_wrong(api: httpx.Client, openai: FakeOpenAI, console: Any) -> None:
+def test_refusals_name_what_is_wrong(api: httpx.Client, module_openai: FakeOpenAI, console: Any) -> None:
     auth, _ = console
-    visitor, _ = held_visitor(api, openai)
+    visitor, _ = held_visitor(api, module_openai)
     card = card_of(api, auth, visitor.session_id)
     assert api.get("/agent/approvals").status_code == 401
     assert api.post(f"/agent/approvals/{card['id']}/send", json={}, headers=visitor.auth).status_code == 401
@@ -313,13 +307,13 @@ def test_refusals_name_what_is_wrong(api: httpx.Client, openai: FakeOpenAI, cons
     assert bot_messages(api, visitor) == []  # nothing was sent by any of these
 
 
-def test_auto_after_sends_a_card_nobody_handled(api: httpx.Client, openai: FakeOpenAI, console: Any) -> None:
+def test_auto_after_sends_a_card_nobody_handled(api: httpx.Client, module_openai: FakeOpenAI, console: Any) -> None:
     auth, events = console
     admin = {"Authorization": f"Bearer {ADMIN_KEY}", "If-Match": "*", "Content-Type": "application/merge-patch+json"}
     changed = api.patch("/config", json={"autonomy": "auto-after", "autoSendAfterSeconds": 5}, headers=admin)
     assert changed.status_code == 200, changed.text
     try:
-        visitor, _ = held_visitor(api, openai)
+        visitor, _ = held_visitor(api, module_openai)
         created = events.wait("ApprovalCardCreated", sessionId=visitor.session_id)
         assert created["autoSendAt"]
         resolved = events.wait("ApprovalCardResolved", id=created["id"])
@@ -341,15 +335,15 @@ def _seconds(iso: str) -> float:
 
 
 def test_resolved_cards_are_listed_newest_first_with_what_became_of_them(
-    api: httpx.Client, openai: FakeOpenAI, console: Any
+    api: httpx.Client, module_openai: FakeOpenAI, console: Any
 ) -> None:
     auth, _ = console
     agent_oid = api.get("/agent/me", headers=auth).json()["oid"]
-    first, _ = held_visitor(api, openai)
+    first, _ = held_visitor(api, module_openai)
     first_card = card_of(api, auth, first.session_id)
     edited = "Shipping takes 3 to 5 business days."
     assert api.post(f"/agent/approvals/{first_card['id']}/send", json={"text": edited}, headers=auth).status_code == 200
-    second, _ = held_visitor(api, openai)
+    second, _ = held_visitor(api, module_openai)
     second_card = card_of(api, auth, second.session_id)
     assert api.post(f"/agent/approvals/{second_card['id']}/dismiss", headers=auth).status_code == 200
 

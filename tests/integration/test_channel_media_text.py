@@ -40,16 +40,8 @@ def providers() -> Iterator[FakeServer]:
 
 
 @pytest.fixture(scope="module")
-def openai_fake() -> Iterator[FakeOpenAI]:
-    """The OpenAI API: chat completions and transcriptions."""
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def api(
-    module_azurite: Azurite, start_host: Callable[..., Host], providers: FakeServer, openai_fake: FakeOpenAI
+    module_azurite: Azurite, start_host: Callable[..., Host], providers: FakeServer, module_openai: FakeOpenAI
 ) -> Iterator[httpx.Client]:
     """A client of a host with Meta WhatsApp and an OpenAI bot configured."""
     host = start_host(
@@ -64,7 +56,7 @@ def api(
             TELEGRAM_SECRET_TOKEN=TELEGRAM_SECRET,
             TELEGRAM_API_URL=providers.url,
             LLM_PROVIDER="openai",
-            OPENAI_BASE_URL=openai_fake.base_url,
+            OPENAI_BASE_URL=module_openai.base_url,
             OPENAI_API_KEY="sk-test-key",
             LLM_MAX_RETRIES="0",
             LLM_VISION_MODEL="gpt-4o",
@@ -108,9 +100,9 @@ def _visitor_texts(azurite: Azurite, providers: FakeServer, sender: str) -> list
     return [m["text"] for m in stored_messages(azurite, session_id) if m["sender"] == "visitor"]
 
 
-def _bot_prompts(openai_fake: FakeOpenAI, needle: str) -> list[dict[str, Any]]:
+def _bot_prompts(module_openai: FakeOpenAI, needle: str) -> list[dict[str, Any]]:
     """The bot's chat requests whose last (visitor) message contains ``needle``."""
-    requests = [r.json() for r in openai_fake.requests if r.path.startswith("/v1/chat/completions")]
+    requests = [r.json() for r in module_openai.requests if r.path.startswith("/v1/chat/completions")]
     return [r for r in requests if needle in str(r["messages"][-1]["content"]) and not image_urls(r)]
 
 
@@ -119,10 +111,10 @@ def _phone() -> str:
 
 
 def test_an_image_reaches_the_bot_as_its_description(
-    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, module_openai: FakeOpenAI
 ) -> None:
     sender = _phone()
-    openai_fake.script(ok(DESCRIPTION), ok("Sorry about the damage; a person will look at it."))
+    module_openai.script(ok(DESCRIPTION), ok("Sorry about the damage; a person will look at it."))
     _post(
         api,
         sender,
@@ -130,12 +122,12 @@ def test_an_image_reaches_the_bot_as_its_description(
     )
     texts = _visitor_texts(module_azurite, providers, sender)
     # The vision model got the image itself, as a data URI, from the configured model.
-    asked = [r.json() for r in openai_fake.requests if r.path.startswith("/v1/chat/completions")]
+    asked = [r.json() for r in module_openai.requests if r.path.startswith("/v1/chat/completions")]
     vision = [r for r in asked if image_urls(r)]
     assert len(vision) == 1 and vision[0]["model"] == "gpt-4o"
     assert image_urls(vision[0]) == ["data:image/png;base64," + base64.b64encode(channel_apis.PNG).decode()]
     # The bot's prompt and the stored message carry the description; agents keep the media link.
-    assert _bot_prompts(openai_fake, f"[Image: {DESCRIPTION}]")
+    assert _bot_prompts(module_openai, f"[Image: {DESCRIPTION}]")
     assert len(texts) == 1
     caption, media_line, said = texts[0].split("\n")
     assert caption == "it came broken" and media_line.startswith("[image: image-media-7] /api/channels/media/")
@@ -143,41 +135,41 @@ def test_an_image_reaches_the_bot_as_its_description(
 
 
 def test_a_voice_message_reaches_the_bot_as_its_transcript(
-    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, module_openai: FakeOpenAI
 ) -> None:
     sender = _phone()
-    openai_fake.transcript = "Hi, my order 12345 has not arrived yet."
-    uploads = len(openai_fake.uploads)
+    module_openai.transcript = "Hi, my order 12345 has not arrived yet."
+    uploads = len(module_openai.uploads)
     _post(
         api, sender, {"type": "audio", "audio": {"id": "media-8", "mime_type": "audio/ogg; codecs=opus", "voice": True}}
     )
     texts = _visitor_texts(module_azurite, providers, sender)
-    upload = openai_fake.uploads[uploads]
+    upload = module_openai.uploads[uploads]
     assert upload.fields["model"] == "whisper-1" and upload.data == channel_apis.PNG  # the downloaded media
     assert upload.filename.endswith(".ogg")
-    assert _bot_prompts(openai_fake, "[Voice message: Hi, my order 12345 has not arrived yet.]")
+    assert _bot_prompts(module_openai, "[Voice message: Hi, my order 12345 has not arrived yet.]")
     assert texts[0].split("\n")[1] == "[Voice message: Hi, my order 12345 has not arrived yet.]"
     assert texts[0].startswith("[audio: audio-media-8] /api/channels/media/")
 
 
 def test_a_failed_description_still_says_an_image_came(
-    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, module_openai: FakeOpenAI
 ) -> None:
     sender = _phone()
-    openai_fake.script(status(500))
+    module_openai.script(status(500))
     _post(api, sender, {"type": "image", "image": {"id": "media-9", "mime_type": "image/jpeg"}})
     texts = _visitor_texts(module_azurite, providers, sender)
     assert texts[0].split("\n")[1] == "[Image received; no description is available]"
-    assert _bot_prompts(openai_fake, "[Image received; no description is available]")
+    assert _bot_prompts(module_openai, "[Image received; no description is available]")
 
 
 def test_telegram_photo_and_voice_are_downloaded_and_read(
-    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, openai_fake: FakeOpenAI
+    api: httpx.Client, module_azurite: Azurite, providers: FakeServer, module_openai: FakeOpenAI
 ) -> None:
     chat_id = int(str(uuid.uuid4().int)[:9])
-    openai_fake.transcript = "Can I change my delivery address?"
-    uploads = len(openai_fake.uploads)
-    openai_fake.script(ok("A blue parcel box on a doorstep."))
+    module_openai.transcript = "Can I change my delivery address?"
+    uploads = len(module_openai.uploads)
+    module_openai.script(ok("A blue parcel box on a doorstep."))
     photo = [{"file_id": "small-1", "width": 90, "height": 90}, {"file_id": "large-1", "width": 800, "height": 800}]
     for update_id, content in [
         (chat_id, {"photo": photo, "caption": "look"}),
@@ -197,8 +189,8 @@ def test_telegram_photo_and_voice_are_downloaded_and_read(
     # The largest photo size was fetched, then its file; the voice message went to the transcription.
     asked = [json.loads(r.body)["file_id"] for r in providers.requests if r.path.endswith("/getFile")]
     assert "large-1" in asked and "small-1" not in asked and "voice-1" in asked
-    upload = openai_fake.uploads[uploads]
+    upload = module_openai.uploads[uploads]
     assert upload.data == channel_apis.OGG and upload.filename == "voice.oga"
-    read = _bot_prompts(openai_fake, "[Image: A blue parcel box on a doorstep.]")
+    read = _bot_prompts(module_openai, "[Image: A blue parcel box on a doorstep.]")
     assert read and str(read[0]["messages"][-1]["content"]).startswith("look\n[image: photo.jpg] /api/channels/media/")
-    assert _bot_prompts(openai_fake, "[Voice message: Can I change my delivery address?]")
+    assert _bot_prompts(module_openai, "[Voice message: Can I change my delivery address?]")

@@ -222,18 +222,10 @@ def test_only_http_links_are_cited(api: httpx.Client, module_azurite: Azurite) -
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenAI]:
-    """A fake OpenAI-compatible server for this module's LLM host."""
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def llm_desk(module_azurite: Azurite, start_host: Callable[..., Host], desk: Host, fake_llm: FakeOpenAI) -> Host:
+def llm_desk(module_azurite: Azurite, start_host: Callable[..., Host], desk: Host, module_openai: FakeOpenAI) -> Host:
     """The same knowledge (``desk`` added the sources), answered by the openai SDK against the fake."""
     del desk
-    env = {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": fake_llm.base_url, "OPENAI_API_KEY": "sk-test"}
+    env = {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": module_openai.base_url, "OPENAI_API_KEY": "sk-test"}
     return start_host(host_env(module_azurite, **env))
 
 
@@ -243,13 +235,13 @@ def excerpts_in(prompt: str) -> dict[int, str]:
 
 
 def test_the_model_gets_numbered_excerpts_and_its_markers_choose_the_citations(
-    llm_desk: Host, fake_llm: FakeOpenAI, source_ids: dict[str, str]
+    llm_desk: Host, module_openai: FakeOpenAI, source_ids: dict[str, str]
 ) -> None:
     with llm_desk.client() as api:
         visitor = new_visitor(api)
-        fake_llm.script(ok("Two-person tents rent for $25 a night [1]. Bring a photo ID [1][9]."))
+        module_openai.script(ok("Two-person tents rent for $25 a night [1]. Bring a photo ID [1][9]."))
         reply = say(api, visitor, "Can I rent a tent, and what do I need?").json()["reply"]
-        prompt = fake_llm.requests[-1].json()["messages"][0]["content"]
+        prompt = module_openai.requests[-1].json()["messages"][0]["content"]
         numbered = excerpts_in(prompt)
         assert numbered[1] == "Tent rental"  # the best excerpt first
         assert "Answer only from the numbered excerpts" in prompt and "[no-answer]" in prompt
@@ -257,14 +249,14 @@ def test_the_model_gets_numbered_excerpts_and_its_markers_choose_the_citations(
         assert reply["text"] == "Two-person tents rent for $25 a night. Bring a photo ID."  # markers removed
         assert reply["citations"] == [cite(source_ids, "Tent rental")]  # [9] names no excerpt: ignored
 
-        fake_llm.script(ok("Tents rent for $25 [2]; sleeping bags have a five-year warranty [1]."))
+        module_openai.script(ok("Tents rent for $25 [2]; sleeping bags have a five-year warranty [1]."))
         both = say(api, visitor, "Tent rental price and sleeping bag warranty?").json()["reply"]
-        numbered = excerpts_in(fake_llm.requests[-1].json()["messages"][0]["content"])
+        numbered = excerpts_in(module_openai.requests[-1].json()["messages"][0]["content"])
         titles = [c["title"] for c in both["citations"]]
         assert titles == [numbered[2], numbered[1]]  # in the order the answer used them
         assert {"Tent rental", "Warranty FAQ"} == set(titles)
 
-        fake_llm.script(ok("Sleeping bags are covered for five years [1]."))
+        module_openai.script(ok("Sleeping bags are covered for five years [1]."))
         streamed = api.post(
             "/chat",
             json={"message": "How long is the warranty on sleeping bags?", "sessionId": visitor.session_id},
@@ -278,11 +270,11 @@ def test_the_model_gets_numbered_excerpts_and_its_markers_choose_the_citations(
 
 
 def test_the_model_saying_it_does_not_know_cites_nothing_and_is_a_gap(
-    llm_desk: Host, fake_llm: FakeOpenAI, module_azurite: Azurite
+    llm_desk: Host, module_openai: FakeOpenAI, module_azurite: Azurite
 ) -> None:
     with llm_desk.client() as api:
         visitor: Visitor = new_visitor(api)
-        fake_llm.script(ok("Je ne sais pas. Voulez-vous parler à une personne de l'équipe ? [no-answer]"))
+        module_openai.script(ok("Je ne sais pas. Voulez-vous parler à une personne de l'équipe ? [no-answer]"))
         reply = say(api, visitor, "Louez-vous des vélos électriques ?").json()["reply"]
         assert reply["text"] == "Je ne sais pas. Voulez-vous parler à une personne de l'équipe ?"
         assert reply["citations"] == []

@@ -8,7 +8,7 @@ Azurite of its own so the counts checked here are this module's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -37,18 +37,10 @@ def desk(module_azurite: Azurite, start_host: Callable[..., Host]) -> Host:
 
 
 @pytest.fixture(scope="module")
-def fake_llm() -> Iterator[FakeOpenAI]:
-    """A fake OpenAI-compatible server."""
-    server = FakeOpenAI().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def paid_desk(module_azurite: Azurite, start_host: Callable[..., Host], desk: Host, fake_llm: FakeOpenAI) -> Host:
+def paid_desk(module_azurite: Azurite, start_host: Callable[..., Host], desk: Host, module_openai: FakeOpenAI) -> Host:
     """The same knowledge answered by the openai SDK against the fake, with a price table."""
     del desk  # it added the source
-    env = {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": fake_llm.base_url, "OPENAI_API_KEY": "sk-test",
+    env = {"LLM_PROVIDER": "openai", "OPENAI_BASE_URL": module_openai.base_url, "OPENAI_API_KEY": "sk-test",
            "LLM_PRICES": PRICES, "LLM_MAX_RETRIES": "0"}  # fmt: skip
     return start_host(host_env(module_azurite, **env))
 
@@ -127,15 +119,15 @@ def test_a_disabled_source_is_not_read(desk: Host) -> None:
 
 
 def test_an_llm_answer_reports_its_tokens_and_cost_and_counts_them(
-    paid_desk: Host, fake_llm: FakeOpenAI, module_azurite: Azurite
+    paid_desk: Host, module_openai: FakeOpenAI, module_azurite: Azurite
 ) -> None:
     stove = source_id(paid_desk, "Camp stove guide")
     calls_before = _calls(paid_desk)  # the offline bot's answers above count as calls too (at no cost)
-    fake_llm.script(
+    module_openai.script(
         ok("It burns white gas or kerosene [1], never diesel [1].", prompt_tokens=1000, completion_tokens=100)
     )
     body = tried(paid_desk, "Which fuel does the Zephyr camp stove burn?")
-    (request,) = fake_llm.requests
+    (request,) = module_openai.requests
     prompt = request.json()["messages"][0]["content"]
     assert "[1] Camp stove guide > Camp stoves > Fuel" in prompt  # the excerpts the answer shows, numbered
     assert request.json()["messages"][-1] == {"role": "user", "content": "Which fuel does the Zephyr camp stove burn?"}
@@ -147,7 +139,7 @@ def test_an_llm_answer_reports_its_tokens_and_cost_and_counts_them(
     assert answer["costUsd"] == pytest.approx(0.21)  # 1K prompt tokens at $0.15 + 0.1K at $0.60
     assert body["results"][0]["cited"] is True
 
-    fake_llm.script(ok("I don't know; shall I bring in a person? [no-answer]"))
+    module_openai.script(ok("I don't know; shall I bring in a person? [no-answer]"))
     unsure = tried(paid_desk, "Do you sell kayaks?")["answer"]
     assert unsure["gap"] == "unanswered" and unsure["citations"] == [] and unsure["text"].endswith("person?")
     nothing_stored(paid_desk, module_azurite, cost_usd=answer["costUsd"] + unsure["costUsd"])
@@ -160,11 +152,11 @@ def _calls(host: Host) -> int:
 
 
 def test_a_reached_cost_cap_refuses_the_question_before_any_call(
-    paid_desk: Host, fake_llm: FakeOpenAI, module_azurite: Azurite
+    paid_desk: Host, module_openai: FakeOpenAI, module_azurite: Azurite
 ) -> None:
-    fake_llm.script(ok("It burns white gas or kerosene [1].", prompt_tokens=1000, completion_tokens=100))
+    module_openai.script(ok("It burns white gas or kerosene [1].", prompt_tokens=1000, completion_tokens=100))
     spent = tried(paid_desk, "Which fuel does the Zephyr camp stove burn?")["answer"]["costUsd"]
-    asked = len(fake_llm.requests)
+    asked = len(module_openai.requests)
     with paid_desk.client(headers=ADMIN) as admin:
         capped = admin.patch("/config", json={"costCaps": {"perDayUsd": spent / 2}}, headers={"If-Match": "*"})
         assert capped.status_code == 200, capped.text
@@ -175,7 +167,7 @@ def test_a_reached_cost_cap_refuses_the_question_before_any_call(
             )
             assert refused.headers["content-type"].startswith("application/problem+json")
             assert refused.json()["type"].endswith("cost-cap-reached") and "cost cap" in refused.json()["detail"]
-            assert len(fake_llm.requests) == asked  # refused before the model was asked
+            assert len(module_openai.requests) == asked  # refused before the model was asked
         finally:
             restored = admin.patch("/config", json={"costCaps": None}, headers={"If-Match": "*"})
             assert restored.status_code == 200, restored.text
