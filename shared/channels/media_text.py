@@ -17,11 +17,9 @@ import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from shared.clock import utcnow
 from shared.llm import cost_micro_usd, get_llm_settings, get_provider
 from shared.llm.openai_provider import OpenAIProvider
 from shared.storage.chats import ChatRepository
-from shared.storage.rollups import RollupRepository, hour_key
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -73,7 +71,7 @@ async def as_text(session_id: str, attachment: Attachment) -> str:
     except Exception as exc:  # the fallback line stands; the message is stored either way
         log.warning("%s to text failed: %s (status %s)", kind, type(exc).__name__, getattr(exc, "status_code", None))
         return fallback
-    await _count(session_id, model, usage)
+    await _count(model, usage)
     text = " ".join(text.split())[:MAX_CHARS]
     if not text:
         return fallback
@@ -138,17 +136,10 @@ def _extension(attachment: Attachment) -> str:
     return {"mpeg": "mp3", "x-m4a": "m4a", "mp4": "m4a", "x-wav": "wav", "opus": "ogg"}.get(subtype, subtype or "ogg")
 
 
-async def _count(session_id: str, model: str, tokens: tuple[int, int]) -> None:
+async def _count(model: str, tokens: tuple[int, int]) -> None:
     """Count the call like the bot's: the guard's local count and the hour's rollup."""
     from shared.conversations import guards
 
     prompt, completion = tokens
     cost = cost_micro_usd(model, prompt, completion, get_llm_settings().prices)
-    guards.count_call(cost)
-    counters = {"calls": 1, "promptTokens": prompt, "completionTokens": completion, "costMicroUsd": cost}
-    now = utcnow()
-    marker = f"{session_id}-media-{now.timestamp():.6f}"
-    try:
-        await RollupRepository().add_once(hour_key(now), marker, {k: v for k, v in counters.items() if v})
-    except Exception as exc:  # the count is bookkeeping; the visitor's message matters more
-        log.warning("counting a media call failed: %s", type(exc).__name__)
+    await guards.count_call_outside_turn(prompt, completion, cost)

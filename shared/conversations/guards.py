@@ -13,6 +13,7 @@ deployment cap by the calls of those seconds.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ from shared.control.store import current
 from shared.conversations.models import Session
 from shared.conversations.texts import BOT_OFF, DEPLOYMENT_CAP, MONTHLY_CAP, SESSION_CAP
 from shared.storage.rollups import RollupRepository
+
+log = logging.getLogger(__name__)
 
 _REFRESH_SECONDS = 5.0
 _MONTH_REFRESH_SECONDS = 600.0  # the month's finished days change only by late projections
@@ -97,6 +100,23 @@ def count_call(cost_micro_usd: int = 0) -> None:
     """Count a call (and what it cost) locally: the rollups show it only once the outbox applied it."""
     _deployment.calls += 1
     _deployment.cost_micro_usd += cost_micro_usd
+
+
+async def count_call_outside_turn(
+    prompt_tokens: int, completion_tokens: int, cost_micro_usd: int, *, failed: bool = False
+) -> None:
+    """Count an AI call made outside a chat turn (a channel image's description, a question tried on the
+    dashboard) where a turn's is counted: this worker's guard at once, and the hour's rollup (``/api/cost``
+    and every worker's guard). A failed call counts its cost but not as a call, as a turn's does. The
+    call is made and paid for by then, so a Storage failure here is logged, not raised."""
+    count_call(cost_micro_usd)
+    try:
+        await RollupRepository().add(
+            utcnow(), calls=0 if failed else 1, promptTokens=prompt_tokens, completionTokens=completion_tokens,
+            costMicroUsd=cost_micro_usd,
+        )  # fmt: skip
+    except Exception:  # bookkeeping must not cost the caller its answer
+        log.warning("could not count an AI call in the hourly rollups", exc_info=True)
 
 
 def _micro(usd: float) -> int:

@@ -12,12 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.clock import utcnow
 from shared.conversations import guards
 from shared.conversations.texts import DEPLOYMENT_CAP, MONTHLY_CAP
 from shared.errors import Problem
 from shared.llm import BotReply, Excerpt, Grounding, cost_micro_usd, get_llm_settings, get_provider, ground
-from shared.storage.rollups import RollupRepository
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +87,5 @@ async def preview_answer(question: str) -> dict[str, Any]:
     grounding = await ground([], question)
     reply = await get_provider().reply([], question, grounding)
     cost = cost_micro_usd(reply.model, reply.prompt_tokens, reply.completion_tokens, get_llm_settings().prices)
-    await _count(reply, cost)
+    await guards.count_call_outside_turn(reply.prompt_tokens, reply.completion_tokens, cost, failed=reply.failed)
     return preview_view(question, grounding, reply, cost)
-
-
-async def _count(reply: BotReply, cost: int) -> None:
-    """Count the call where visitors' calls are counted (the answer is given even if this fails)."""
-    guards.count_call(cost)
-    try:
-        calls = 0 if reply.failed else 1  # as a visitor's turn counts it
-        await RollupRepository().add(
-            utcnow(), calls=calls, promptTokens=reply.prompt_tokens, completionTokens=reply.completion_tokens,
-            costMicroUsd=cost,
-        )  # fmt: skip
-    except Exception:  # the call is made and paid for: its answer is still worth showing
-        log.warning("could not count a dashboard question's AI call in the rollups", exc_info=True)
