@@ -322,6 +322,9 @@ def test_going_over_the_seat_quota_is_recorded(fresh_azurite: Azurite, start_hos
             assert say(api, visitor, "I want to talk to a human").json()["handoff"] is True
             claimed = api.post(f"/agent/sessions/{visitor.session_id}/claim", headers=agent_token(api, name))
             assert claimed.status_code == 200, claimed.text
+            # The seat row follows from the outbox: the next claim counts it once it is there (agents
+            # claim seconds apart; under a loaded suite the projection can trail a back-to-back claim).
+            settled(fresh_azurite, visitor.session_id)
         assert claimed.json()["quotaStatus"]["exceeded"] is True
         over = admin.get("/audit", params={"event": "seat:over-quota"}).json()["events"]
         assert [(e["actor"], e["details"]) for e in over] == [("system", {"seatsUsed": 3, "seatQuota": 2})]
